@@ -1,0 +1,34 @@
+/* Internal: micro-kernel signatures and the per-ISA GEMM configuration table. */
+#ifndef FC_GEMM_KERNELS_H
+#define FC_GEMM_KERNELS_H
+#include "fastconv.h"
+
+/* c[MR x NR] (row-major, leading dim ldc) = (accumulate ? c : 0) + a_panel * b_panel, where
+ * a_panel holds k columns of MR values and b_panel k rows of NR values (packed). Full tiles only. */
+typedef void (*fc_sgemm_ukr_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                                int accumulate);
+typedef void (*fc_dgemm_ukr_fn)(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
+                                int accumulate);
+
+/* Block sizes: MC x KC block of A stays in L2, KC x NR micro-panel of B in L1, KC x NC in L3. */
+typedef struct { int mr, nr, mc, kc, nc; fc_sgemm_ukr_fn ukr; } fc_sgemm_config;
+typedef struct { int mr, nr, mc, kc, nc; fc_dgemm_ukr_fn ukr; } fc_dgemm_config;
+
+#define FC_MAX_MR 16
+#define FC_MAX_NR 32
+
+void fc_sgemm_ukr_avx512_14x32(int64_t, const float *, const float *, float *, int64_t, int);
+void fc_dgemm_ukr_avx512_14x16(int64_t, const double *, const double *, double *, int64_t, int);
+void fc_sgemm_ukr_avx2_6x16(int64_t, const float *, const float *, float *, int64_t, int);
+void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, int64_t, int);
+void fc_sgemm_ukr_ref_4x16(int64_t, const float *, const float *, float *, int64_t, int);
+void fc_dgemm_ukr_ref_4x8(int64_t, const double *, const double *, double *, int64_t, int);
+
+const fc_sgemm_config *fc_sgemm_selected(void);
+const fc_dgemm_config *fc_dgemm_selected(void);
+
+/* FMA throughput loops, one per ISA: run `iters` rounds, return the flops done. */
+double fc_peak_loop_avx512(int64_t iters);
+double fc_peak_loop_avx2(int64_t iters);
+double fc_peak_loop_ref(int64_t iters);
+#endif

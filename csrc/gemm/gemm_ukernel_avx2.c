@@ -1,0 +1,82 @@
+/* AVX2+FMA GEMM micro-kernels (flags keyed on the _avx2.c suffix). 6 rows x 2 ymm columns =
+ * 12 accumulators, the Haswell-style shape: 16 ymm registers leave no room for more. */
+#include <immintrin.h>
+#include "gemm_kernels.h"
+
+#define MR 6
+
+void fc_sgemm_ukr_avx2_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                            int accumulate)
+{
+    __m256 acc[MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += MR;
+        b += 16;
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + i * ldc;
+        if (accumulate) {
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(ci));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(ci + 8));
+        }
+        _mm256_storeu_ps(ci, acc[i][0]);
+        _mm256_storeu_ps(ci + 8, acc[i][1]);
+    }
+}
+
+void fc_dgemm_ukr_avx2_6x8(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
+                           int accumulate)
+{
+    __m256d acc[MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_pd();
+    for (int64_t p = 0; p < k; p++) {
+        __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m256d ai = _mm256_broadcast_sd(a + i);
+            acc[i][0] = _mm256_fmadd_pd(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
+        }
+        a += MR;
+        b += 8;
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        double *ci = c + i * ldc;
+        if (accumulate) {
+            acc[i][0] = _mm256_add_pd(acc[i][0], _mm256_loadu_pd(ci));
+            acc[i][1] = _mm256_add_pd(acc[i][1], _mm256_loadu_pd(ci + 4));
+        }
+        _mm256_storeu_pd(ci, acc[i][0]);
+        _mm256_storeu_pd(ci + 4, acc[i][1]);
+    }
+}
+
+double fc_peak_loop_avx2(int64_t iters)
+{
+    __m256 v[12];
+    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) v[i] = _mm256_set1_ps((float)i);
+    for (int64_t n = 0; n < iters; n++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) v[i] = _mm256_fmadd_ps(v[i], x, y);
+    }
+    __m256 s = v[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, v[i]);
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    volatile float sink = out[0];
+    (void)sink;
+    return (double)iters * 12 * 8 * 2;
+}

@@ -1,0 +1,78 @@
+/* fastconv C API: plain pointers, element strides, explicit thread counts.
+ * Nothing here knows about Python or NumPy. */
+#ifndef FASTCONV_H
+#define FASTCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Return codes. */
+enum { FC_OK = 0, FC_ENOMEM = -1, FC_EINVAL = -2 };
+
+/* ---- runtime: ISA detection and selection -------------------------------------------- */
+typedef enum { FC_ISA_GENERIC = 0, FC_ISA_AVX2 = 1, FC_ISA_AVX512 = 2, FC_ISA_COUNT = 3 } fc_isa;
+
+const char *fc_isa_name(fc_isa isa);
+int fc_isa_supported(fc_isa isa);   /* does this CPU (and OS) run it? */
+fc_isa fc_isa_best(void);           /* best supported */
+int fc_set_isa(fc_isa isa);         /* FC_EINVAL if unsupported */
+fc_isa fc_get_isa(void);
+
+int fc_openmp_enabled(void);
+int fc_omp_max_threads(void);        /* omp_get_max_threads() of the calling thread, 1 without OpenMP */
+void fc_omp_set_num_threads(int n);  /* the calling thread's OpenMP ICV; no-op without OpenMP */
+const char *fc_compiler(void);
+
+void *fc_aligned_alloc(size_t bytes);  /* 64-byte aligned, NULL on failure or overflow */
+void fc_aligned_free(void *p);
+
+/* Measured fp32 FMA throughput of the selected ISA on `nthreads` threads, GFLOP/s. */
+double fc_peak_gflops(int nthreads, double seconds);
+
+/* ---- GEMM core ----------------------------------------------------------------------- *
+ * C[m x n] (=|+=) A[m x k] * B[k x n], C row-major with leading dimension ldc.
+ * Operands are read through fc_operand: a view of an "r x k" matrix, where r is m for A and
+ * n for B (B is seen transposed: element (j, p) is B[p][j]). The default packer reads a
+ * strided matrix; later op families supply their own `pack` (implicit im2col) instead. */
+typedef struct fc_operand fc_operand;
+typedef void (*fc_pack_fn)(const fc_operand *op, int64_t r0, int64_t rlen, int64_t p0, int64_t plen,
+                           int64_t width, void *dst);
+struct fc_operand {
+    const void *data;
+    int64_t rs, cs;      /* element strides along r and along k (may be negative or zero) */
+    fc_pack_fn pack;     /* NULL: the strided packer for the GEMM's dtype */
+    const void *ctx;     /* for custom packers */
+};
+/* Packer contract: write ceil(rlen/width) micro-panels to dst; panel q holds, for each p in
+ * [p0, p0+plen), `width` consecutive values of rows r0+q*width ... , zero beyond rlen. */
+
+typedef enum { FC_ACT_NONE = 0, FC_ACT_RELU = 1, FC_ACT_RELU6 = 2 } fc_act;
+typedef struct {
+    const void *bias;    /* NULL, or one value per row of C (bias_per_col = 0) / per column (1) */
+    int bias_per_col;
+    fc_act act;
+} fc_epilogue;
+
+/* accumulate: 0 -> C = AB (+epilogue); 1 -> C += AB (+epilogue applied to the sum). */
+int fc_sgemm(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b,
+             float *c, int64_t ldc, int accumulate, const fc_epilogue *ep, int nthreads);
+int fc_dgemm(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b,
+             double *c, int64_t ldc, int accumulate, const fc_epilogue *ep, int nthreads);
+
+/* The strided packers (usable from custom packers too). */
+void fc_pack_strided_f32(const fc_operand *op, int64_t r0, int64_t rlen, int64_t p0, int64_t plen,
+                         int64_t width, void *dst);
+void fc_pack_strided_f64(const fc_operand *op, int64_t r0, int64_t rlen, int64_t p0, int64_t plen,
+                         int64_t width, void *dst);
+
+/* Micro-kernel geometry of the selected ISA (for packers that want to know). */
+void fc_gemm_tile(int dtype_bytes, int *mr, int *nr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,117 @@
+# cython: language_level=3
+"""The one binding between Python and the C kernels: arguments arrive validated from the
+Python layer (functional.py, _runtime.py); here we take pointers, release the GIL and call C."""
+from libc.stdint cimport int64_t
+
+cdef extern from "fastconv.h" nogil:
+    ctypedef enum fc_isa:
+        FC_ISA_GENERIC, FC_ISA_AVX2, FC_ISA_AVX512, FC_ISA_COUNT
+    int FC_OK, FC_ENOMEM, FC_EINVAL
+    const char *fc_isa_name(fc_isa isa)
+    int fc_isa_supported(fc_isa isa)
+    fc_isa fc_isa_best()
+    int fc_set_isa(fc_isa isa)
+    fc_isa fc_get_isa()
+    int fc_openmp_enabled()
+    int fc_omp_max_threads()
+    void fc_omp_set_num_threads(int n)
+    const char *fc_compiler()
+    double fc_peak_gflops(int nthreads, double seconds)
+    void fc_gemm_tile(int dtype_bytes, int *mr, int *nr)
+
+    ctypedef struct fc_operand:
+        const void *data
+        int64_t rs, cs
+        void *pack
+        const void *ctx
+    ctypedef struct fc_epilogue:
+        pass
+    int fc_sgemm(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b,
+                 float *c, int64_t ldc, int accumulate, const fc_epilogue *ep, int nthreads)
+    int fc_dgemm(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b,
+                 double *c, int64_t ldc, int accumulate, const fc_epilogue *ep, int nthreads)
+
+ctypedef fused floating:
+    float
+    double
+
+ISA_NAMES = tuple(fc_isa_name(<fc_isa>i).decode() for i in range(FC_ISA_COUNT))
+
+
+def _check(int rc, str what):
+    if rc == FC_ENOMEM:
+        raise MemoryError(f"{what}: could not allocate the kernel's workspace")
+    if rc != FC_OK:
+        raise RuntimeError(f"{what}: kernel rejected its arguments (code {rc})")
+
+
+def supported_isas():
+    """Names of the ISAs this CPU runs, best first."""
+    return [ISA_NAMES[i] for i in reversed(range(FC_ISA_COUNT)) if fc_isa_supported(<fc_isa>i)]
+
+
+def best_isa():
+    return ISA_NAMES[fc_isa_best()]
+
+
+def set_isa(str name):
+    cdef int i = ISA_NAMES.index(name)
+    if fc_set_isa(<fc_isa>i) != FC_OK:
+        raise ValueError(f"ISA {name!r} is not supported by this CPU")
+
+
+def get_isa():
+    return ISA_NAMES[fc_get_isa()]
+
+
+def openmp_enabled():
+    return bool(fc_openmp_enabled())
+
+
+def omp_max_threads():
+    return fc_omp_max_threads()
+
+
+def omp_set_num_threads(int n):
+    fc_omp_set_num_threads(n)
+
+
+def compiler():
+    return fc_compiler().decode()
+
+
+def gemm_tile(int dtype_bytes):
+    cdef int mr, nr
+    fc_gemm_tile(dtype_bytes, &mr, &nr)
+    return mr, nr
+
+
+def peak_gflops(int nthreads, double seconds):
+    cdef double r
+    with nogil:
+        r = fc_peak_gflops(nthreads, seconds)
+    return r
+
+
+def gemm(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, int nthreads):
+    """out = a @ b for non-empty operands whose strides are whole elements (checked by caller)."""
+    cdef int64_t m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    cdef int64_t isz = sizeof(floating)
+    cdef fc_operand A, B
+    cdef int rc
+    A.data = &a[0, 0]
+    A.rs = a.strides[0] // isz
+    A.cs = a.strides[1] // isz
+    A.pack = NULL
+    A.ctx = NULL
+    B.data = &b[0, 0]
+    B.rs = b.strides[1] // isz   # B is read as n x k
+    B.cs = b.strides[0] // isz
+    B.pack = NULL
+    B.ctx = NULL
+    with nogil:
+        if floating is float:
+            rc = fc_sgemm(m, n, k, &A, &B, &out[0, 0], out.strides[0] // isz, 0, NULL, nthreads)
+        else:
+            rc = fc_dgemm(m, n, k, &A, &B, &out[0, 0], out.strides[0] // isz, 0, NULL, nthreads)
+    _check(rc, "matmul")
