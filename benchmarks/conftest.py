@@ -1,0 +1,76 @@
+"""Shared benchmark plumbing: measured peak, thread limits for every library, and a summary
+table (median GFLOP/s, % of the measured FMA peak, ratio to the first implementation in each
+group) printed at the end of the run."""
+import contextlib
+from collections import defaultdict
+
+import pytest
+
+import fastconv
+
+_results = defaultdict(dict)   # group -> {impl: (median_seconds, flops)}
+_peak = {}
+
+
+def measured_peak(threads):
+    if threads not in _peak:
+        _peak[threads] = fastconv.peak_gflops(threads=threads, seconds=0.5)
+    return _peak[threads]
+
+
+@contextlib.contextmanager
+def limit_threads(n):
+    """n threads for fastconv, NumPy's BLAS and (if loaded) PyTorch."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is in the test extra
+        threadpool_limits = None
+    with contextlib.ExitStack() as stack:
+        if threadpool_limits is not None:
+            stack.enter_context(threadpool_limits(n))
+        stack.enter_context(fastconv.threads(n))
+        yield
+
+
+def run_benchmark(benchmark, fn, *, group, impl, flops, threads, target_seconds=1.0):
+    """Time fn() with pytest-benchmark (rounds sized to about target_seconds) and record it."""
+    benchmark.group = group
+    with limit_threads(threads):
+        fn()  # warm up: page in buffers, pack caches
+        est = max(flops / 100e9 / threads, 1e-5)
+        rounds = int(min(200, max(5, target_seconds / est)))
+        benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    median = benchmark.stats.stats.median
+    gflops = flops / median / 1e9
+    benchmark.extra_info.update(gflops=round(gflops, 1), threads=threads,
+                                pct_of_peak=round(100 * gflops / measured_peak(threads), 1))
+    _results[group][impl] = (median, flops, threads)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _results:
+        return
+    tr = terminalreporter
+    tr.section("GFLOP/s (median), % of measured FMA peak, speedup over the group's other impls")
+    tr.write_line(f"measured fp32 FMA peak ({fastconv.config()['isa']}): "
+                  + ", ".join(f"{t} thread(s) {p:.0f} GFLOP/s" for t, p in sorted(_peak.items())))
+    tr.write_line(f"{'group':<44} {'impl':<12} {'GFLOP/s':>8} {'%peak':>6} {'x vs others':>12}")
+    for group, impls in _results.items():
+        for impl, (median, flops, threads) in impls.items():
+            gf = flops / median / 1e9
+            others = [f"{o}:{m / median:.2f}" for o, (m, _, _) in impls.items() if o != impl]
+            tr.write_line(f"{group:<44} {impl:<12} {gf:8.1f} {100 * gf / measured_peak(threads):6.1f} "
+                          f"{' '.join(others):>12}")
+
+
+@pytest.fixture
+def run_bench(benchmark):
+    """run_bench(fn, group=..., impl=..., flops=..., threads=...): see run_benchmark."""
+    return lambda fn, **kw: run_benchmark(benchmark, fn, **kw)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _peak_first():
+    for t in (1, 2):
+        if t <= max(fastconv.get_num_threads(), 1) or t == 1:
+            measured_peak(t)
