@@ -4,7 +4,7 @@ import os
 import threading
 
 from . import _core
-from ._threads import get_num_threads
+from ._threads import MAX_THREADS, get_num_threads
 from ._validate import check_positive_int
 from ._version import __version__
 
@@ -73,7 +73,7 @@ def show_config():
 def peak_gflops(threads=None, seconds=0.25):
     """Measured fp32 FMA throughput (GFLOP/s) of the selected ISA on `threads` threads
     (default: get_num_threads()), from a register-only FMA loop running about `seconds`."""
-    threads = get_num_threads() if threads is None else check_positive_int(threads, "threads")
+    threads = get_num_threads() if threads is None else check_positive_int(threads, "threads", MAX_THREADS)
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= 60:
         raise ValueError(f"seconds must be a number in (0, 60], got {seconds!r}")
     return _core.peak_gflops(threads, float(seconds))

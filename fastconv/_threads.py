@@ -10,6 +10,7 @@ import threading
 from . import _core
 from ._validate import check_positive_int
 
+MAX_THREADS = 4096     # far above any machine; keeps C ints and thread creation sane
 _lock = threading.Lock()
 _global = None         # last set_num_threads() value
 _generation = 0        # bumped by set_num_threads(); each thread remembers the one it applied
@@ -28,7 +29,7 @@ def get_num_threads():
 def set_num_threads(n):
     """Use n threads in every kernel, on every Python thread, from now on."""
     global _global, _generation
-    n = check_positive_int(n, "n")
+    n = check_positive_int(n, "n", MAX_THREADS)
     with _lock:
         _global = n
         _generation += 1
@@ -38,7 +39,7 @@ def set_num_threads(n):
 @contextlib.contextmanager
 def threads(n):
     """Use n threads for kernels called from this thread inside the block."""
-    n = check_positive_int(n, "n")
+    n = check_positive_int(n, "n", MAX_THREADS)
     previous = get_num_threads()
     _core.omp_set_num_threads(n)
     try:

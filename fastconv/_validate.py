@@ -7,15 +7,16 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_positive_int(value, name):
+def check_positive_int(value, name, maximum=2**31 - 1):
+    """value must be an int in [1, maximum] (bool and float rejected); returns it as int."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int, got bool {value!r}")
     try:
         value = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    if not 1 <= value <= maximum:
+        raise ValueError(f"{name} must be an int in [1, {maximum}], got {value}")
     return value
 
 
