@@ -40,6 +40,8 @@ def run_benchmark(benchmark, fn, *, group, impl, flops, threads, target_seconds=
         est = max(flops / 100e9 / threads, 1e-5)
         rounds = int(min(200, max(5, target_seconds / est)))
         benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test, nothing to record
+        return
     median = benchmark.stats.stats.median
     gflops = flops / median / 1e9
     benchmark.extra_info.update(gflops=round(gflops, 1), threads=threads,
