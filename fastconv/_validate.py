@@ -21,16 +21,17 @@ def check_positive_int(value, name, maximum=2**31 - 1):
 
 
 def check_float_array(x, name, ndim=None):
-    """x must be a float32/float64 ndarray (of `ndim` dimensions); returns it unchanged, or a
-    copy when its strides are not whole elements (the kernels index in elements)."""
+    """x must be a float32/float64 ndarray (of `ndim` dimensions); returns it unchanged, or an
+    aligned copy when its data is not element-aligned or its strides are not whole elements
+    (the kernels read typed pointers and index in elements)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64 (native byte order), got {x.dtype}")
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got a {x.ndim}-D array of shape {x.shape}")
-    if any(s % x.itemsize for s in x.strides):
-        x = np.ascontiguousarray(x)
+    if not x.flags.aligned or any(s % x.itemsize for s in x.strides):
+        x = x.copy(order="C")  # fresh allocation: aligned, whole-element strides
     return x
 
 
