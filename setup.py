@@ -3,7 +3,7 @@
 Every C file in csrc/ is compiled here, not by setuptools' default rule, so that each ISA's
 kernels get their own flags: files ending in _avx512.c get AVX-512, files ending in _avx2.c get
 AVX2+FMA, the rest the baseline of the target. The right kernels are chosen at run time
-(csrc/runtime/cpu.c), so the wheel runs on any x86-64 CPU. No -march=native.
+(csrc/runtime/cpu.c), so the wheel runs on any x86-64 CPU; nothing is tuned to the build machine.
 """
 import os
 import sys
