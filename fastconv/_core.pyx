@@ -50,10 +50,6 @@ def supported_isas():
     return [ISA_NAMES[i] for i in reversed(range(FC_ISA_COUNT)) if fc_isa_supported(<fc_isa>i)]
 
 
-def best_isa():
-    return ISA_NAMES[fc_isa_best()]
-
-
 def set_isa(str name):
     cdef int i = ISA_NAMES.index(name)
     if fc_set_isa(<fc_isa>i) != FC_OK:
