@@ -1,6 +1,6 @@
 """Shared benchmark plumbing: measured peak, thread limits for every library, and a summary
-table (median GFLOP/s, % of the measured FMA peak, ratio to the first implementation in each
-group) printed at the end of the run."""
+table (median GFLOP/s, % of the measured FMA peak, speedup over each other implementation in
+the group) printed at the end of the run."""
 import contextlib
 from collections import defaultdict
 
@@ -8,8 +8,8 @@ import pytest
 
 import fastconv
 
-_results = defaultdict(dict)   # group -> {impl: (median_seconds, flops)}
-_peak = {}
+_results = defaultdict(dict)   # group -> {impl: (median_seconds, flops, threads)}
+_peak = {}                     # threads -> GFLOP/s, measured on first use
 
 
 def measured_peak(threads):
@@ -36,7 +36,6 @@ def run_benchmark(benchmark, fn, *, group, impl, flops, threads, target_seconds=
     """Time fn() with pytest-benchmark (rounds sized to about target_seconds) and record it."""
     benchmark.group = group
     with limit_threads(threads):
-        fn()  # warm up: page in buffers, pack caches
         est = max(flops / 100e9 / threads, 1e-5)
         rounds = int(min(200, max(5, target_seconds / est)))
         benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
@@ -70,9 +69,3 @@ def run_bench(benchmark):
     """run_bench(fn, group=..., impl=..., flops=..., threads=...): see run_benchmark."""
     return lambda fn, **kw: run_benchmark(benchmark, fn, **kw)
 
-
-@pytest.fixture(scope="session", autouse=True)
-def _peak_first():
-    for t in (1, 2):
-        if t <= max(fastconv.get_num_threads(), 1) or t == 1:
-            measured_peak(t)
