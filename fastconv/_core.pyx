@@ -31,6 +31,24 @@ cdef extern from "fastconv.h" nogil:
     int fc_dgemm(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b,
                  double *c, int64_t ldc, int accumulate, const fc_epilogue *ep, int nthreads)
 
+    ctypedef struct fc_conv2d_params:
+        int64_t n, c_in, h, w, c_out, kh, kw, oh, ow
+        int64_t stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups
+    ctypedef enum fc_conv_algo:
+        FC_CONV_IM2COL, FC_CONV_DIRECT
+    int fc_conv2d_forward_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
+                              const float *w, const float *bias, float *y, int nthreads)
+    int fc_conv2d_forward_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *x,
+                              const double *w, const double *bias, double *y, int nthreads)
+    int fc_conv2d_backward_data_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *dy,
+                                    const float *w, float *dx, int nthreads)
+    int fc_conv2d_backward_data_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *dy,
+                                    const double *w, double *dx, int nthreads)
+    int fc_conv2d_backward_weight_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *dy,
+                                      const float *x, float *dw, float *db, int nthreads)
+    int fc_conv2d_backward_weight_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *dy,
+                                      const double *x, double *dw, double *db, int nthreads)
+
 ctypedef fused floating:
     float
     double
@@ -111,3 +129,63 @@ def gemm(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, i
         else:
             rc = fc_dgemm(m, n, k, &A, &B, &out[0, 0], out.strides[0] // isz, 0, NULL, nthreads)
     _check(rc, "matmul")
+
+
+# ---- conv2d ------------------------------------------------------------------------------
+# Arrays arrive C-contiguous, validated and non-empty; `geom` is the full parameter tuple
+# (n, c_in, h, w, c_out, kh, kw, oh, ow, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups)
+# of the convolution x -> y (for the transposed convolution, of its adjoint).
+
+cdef fc_conv2d_params _conv_params(tuple geom) except *:
+    cdef fc_conv2d_params p
+    (p.n, p.c_in, p.h, p.w, p.c_out, p.kh, p.kw, p.oh, p.ow,
+     p.stride_h, p.stride_w, p.dil_h, p.dil_w, p.pad_top, p.pad_left, p.groups) = geom
+    return p
+
+
+def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                   const floating[::1] bias, floating[:, :, :, ::1] y, tuple geom, int algo,
+                   int nthreads):
+    cdef fc_conv2d_params p = _conv_params(geom)
+    cdef const floating *b = NULL if bias is None else &bias[0]
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = fc_conv2d_forward_f32(&p, <fc_conv_algo>algo, &x[0, 0, 0, 0], &w[0, 0, 0, 0], b,
+                                       &y[0, 0, 0, 0], nthreads)
+        else:
+            rc = fc_conv2d_forward_f64(&p, <fc_conv_algo>algo, &x[0, 0, 0, 0], &w[0, 0, 0, 0], b,
+                                       &y[0, 0, 0, 0], nthreads)
+    _check(rc, "conv2d")
+
+
+def conv2d_backward_data(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
+                         floating[:, :, :, ::1] dx, tuple geom, int algo, int nthreads):
+    cdef fc_conv2d_params p = _conv_params(geom)
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = fc_conv2d_backward_data_f32(&p, <fc_conv_algo>algo, &dy[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                             &dx[0, 0, 0, 0], nthreads)
+        else:
+            rc = fc_conv2d_backward_data_f64(&p, <fc_conv_algo>algo, &dy[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                             &dx[0, 0, 0, 0], nthreads)
+    _check(rc, "conv2d_backward (input gradient)")
+
+
+def conv2d_backward_weight(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
+                           floating[:, :, :, ::1] dw, floating[::1] db, tuple geom, int algo,
+                           int nthreads):
+    """dw and/or db may be None (not computed)."""
+    cdef fc_conv2d_params p = _conv_params(geom)
+    cdef floating *dwp = NULL if dw is None else &dw[0, 0, 0, 0]
+    cdef floating *dbp = NULL if db is None else &db[0]
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = fc_conv2d_backward_weight_f32(&p, <fc_conv_algo>algo, &dy[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                               dwp, dbp, nthreads)
+        else:
+            rc = fc_conv2d_backward_weight_f64(&p, <fc_conv_algo>algo, &dy[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                               dwp, dbp, nthreads)
+    _check(rc, "conv2d_backward (weight gradient)")

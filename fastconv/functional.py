@@ -3,7 +3,8 @@ import numpy as np
 
 from . import _core
 from ._threads import get_num_threads
-from ._validate import check_float_array, check_out, check_same_dtype
+from ._convargs import ALGORITHMS, check_algorithm, check_groups, conv_output_hw, conv_padding, pair
+from ._validate import check_float_array, check_out, check_positive_int, check_same_dtype
 
 
 def matmul(a, b, out=None):
@@ -36,3 +37,203 @@ def matmul(a, b, out=None):
     if target is not out:
         out[...] = target
     return out
+
+
+# ---- conv2d ------------------------------------------------------------------------------
+
+def _conv_inputs(x, weight, names=("x", "weight")):
+    """Validate x (N, C, H, W) or unbatched (C, H, W) and a 4-D weight; -> (x4, weight, unbatched)."""
+    x = check_float_array(x, names[0])
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{names[0]} must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
+    weight = check_float_array(weight, names[1], ndim=4)
+    check_same_dtype(**{names[0]: x, names[1]: weight})
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    return np.ascontiguousarray(x), np.ascontiguousarray(weight), unbatched
+
+
+def _bias(bias, c_out, dtype):
+    if bias is None:
+        return None
+    bias = check_float_array(bias, "bias")
+    if bias.dtype != dtype:
+        raise TypeError(f"mixed dtypes are not allowed: bias is {bias.dtype}, x is {dtype}; convert explicitly")
+    if bias.shape != (c_out,):
+        raise ValueError(f"bias must have shape ({c_out},) (one value per output channel), got {bias.shape}")
+    return np.ascontiguousarray(bias)
+
+
+def _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
+    """Checked conv2d geometry: (geom tuple for _core, output shape)."""
+    n, c_in, h, w = x_shape
+    c_out, c_in_g, kh, kw = w_shape
+    stride = pair(stride, "stride")
+    dilation = pair(dilation, "dilation")
+    groups = check_groups(groups, c_in, c_out)
+    if c_in_g * groups != c_in:
+        raise ValueError(
+            f"weight expects {c_in_g} input channels per group (weight.shape[1]) x groups={groups} = "
+            f"{c_in_g * groups}, but x has {c_in} channels")
+    if min(kh, kw) < 1 or c_out < 1:
+        raise ValueError(f"weight must have non-empty output channels and kernel, got shape {w_shape}")
+    if c_in < 1 or min(h, w) < 1:
+        raise ValueError(f"x must have at least one channel, row and column, got shape {x_shape}")
+    pads = conv_padding(padding, (h, w), (kh, kw), stride, dilation)
+    oh, ow = conv_output_hw((h, w), (kh, kw), stride, pads, dilation)
+    geom = (n, c_in, h, w, c_out, kh, kw, oh, ow, stride[0], stride[1], dilation[0], dilation[1],
+            pads[0][0], pads[1][0], groups)
+    return geom, (n, c_out, oh, ow)
+
+
+def choose_algorithm(geom):
+    """The algorithm "auto" runs for a conv2d geometry (see README: measured rule)."""
+    n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
+    taps = c_in // groups * kh * kw  # length of each output's dot product
+    return "direct" if taps < 32 or c_out // groups < 8 else "im2col"
+
+
+def _algo_code(algorithm, geom):
+    check_algorithm(algorithm)
+    if algorithm == "auto":
+        algorithm = choose_algorithm(geom)
+    return ALGORITHMS[algorithm]
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algorithm="auto", out=None):
+    """2-D convolution (cross-correlation), as torch.nn.functional.conv2d.
+
+    x: (N, C_in, H, W) or unbatched (C_in, H, W); weight: (C_out, C_in/groups, kh, kw); bias: (C_out,).
+    stride, dilation: int or (h, w). padding: int, (h, w), ((top, bottom), (left, right)), "valid",
+    or "same" (output ceil(H/stride) at any stride, the odd extra row/column at the bottom/right).
+    algorithm: "auto", "im2col" (implicit-im2col GEMM) or "direct"."""
+    x, weight, unbatched = _conv_inputs(x, weight)
+    geom, out_shape = _conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    bias = _bias(bias, weight.shape[0], x.dtype)
+    algo = _algo_code(algorithm, geom)
+    shape = out_shape[1:] if unbatched else out_shape
+    if out is None:
+        y = np.empty(out_shape, dtype=x.dtype)
+    else:
+        check_out(out, shape, x.dtype, {"x": x, "weight": weight, **({"bias": bias} if bias is not None else {})})
+        y = out.reshape(out_shape) if out.flags.aligned else np.empty(out_shape, dtype=x.dtype)
+    if out_shape[0] > 0:
+        _core.conv2d_forward(x, weight, bias, y, geom, algo, get_num_threads())
+    y = y[0] if unbatched else y
+    if out is not None and y.base is not out and y is not out:
+        out[...] = y
+        return out
+    return y
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    input_grad=True, weight_grad=True, bias_grad=True, algorithm="auto"):
+    """Gradients of conv2d with respect to x, weight and bias: (grad_x, grad_w, grad_b), each
+    None when not asked for (and then not computed). Same arguments as conv2d."""
+    x, weight, unbatched = _conv_inputs(x, weight)
+    geom, out_shape = _conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    dy = check_float_array(grad_output, "grad_output")
+    check_same_dtype(grad_output=dy, x=x)
+    expected = out_shape[1:] if unbatched else out_shape
+    if dy.shape != tuple(expected):
+        raise ValueError(f"grad_output must have the output's shape {tuple(expected)}, got {dy.shape}")
+    dy = np.ascontiguousarray(dy.reshape(out_shape))
+    algo = _algo_code(algorithm, geom)
+    nthreads = get_num_threads()
+    grad_x = grad_w = grad_b = None
+    if input_grad:
+        grad_x = np.empty_like(x) if x.shape[0] else np.zeros_like(x)
+        if x.shape[0]:
+            _core.conv2d_backward_data(dy, weight, grad_x, geom, algo, nthreads)
+        grad_x = grad_x[0] if unbatched else grad_x
+    if weight_grad or bias_grad:
+        grad_w = np.empty_like(weight) if weight_grad else None
+        grad_b = np.empty(weight.shape[0], dtype=x.dtype) if bias_grad else None
+        if x.shape[0]:
+            _core.conv2d_backward_weight(dy, x, grad_w, grad_b, geom, algo, nthreads)
+        else:
+            for g in (grad_w, grad_b):
+                if g is not None:
+                    g[...] = 0
+    return grad_x, grad_w, grad_b
+
+
+def _transpose_geometry(x_shape, w_shape, stride, padding, output_padding, groups, dilation):
+    """conv_transpose2d x (N, C_in, H, W) -> y (N, C_out, Ho, Wo) is the adjoint of the conv2d
+    y -> x with the same weight; -> (geom of that conv2d, y's shape)."""
+    n, c_in, h, w = x_shape
+    w_in, c_out_g, kh, kw = w_shape
+    stride = pair(stride, "stride")
+    dilation = pair(dilation, "dilation")
+    pad = pair(padding, "padding", minimum=0)
+    out_pad = pair(output_padding, "output_padding", minimum=0)
+    groups = check_positive_int(groups, "groups")
+    if w_in != c_in:
+        raise ValueError(f"weight.shape[0] ({w_in}) must equal the {c_in} input channels of x "
+                         "(conv_transpose2d weight is (C_in, C_out/groups, kh, kw))")
+    if c_in % groups:
+        raise ValueError(f"groups={groups} must divide the {c_in} input channels of x")
+    for axis, op, s, d in zip("hw", out_pad, stride, dilation):
+        if op >= max(s, d):
+            raise ValueError(f"output_padding ({op} along {axis}) must be smaller than stride ({s}) "
+                             f"or dilation ({d})")
+    if min(h, w, kh, kw, c_out_g) < 1:
+        raise ValueError(f"x {x_shape} and weight {w_shape} must have non-empty planes, kernel and channels")
+    out_hw = tuple((i - 1) * s - 2 * p + d * (k - 1) + op + 1
+                   for i, s, p, d, k, op in zip((h, w), stride, pad, dilation, (kh, kw), out_pad))
+    if min(out_hw) < 1:
+        raise ValueError(f"conv_transpose2d output size would be {out_hw}: padding {pad} is too large")
+    c_out = c_out_g * groups
+    geom = (n, c_out, out_hw[0], out_hw[1], c_in, kh, kw, h, w, stride[0], stride[1],
+            dilation[0], dilation[1], pad[0], pad[1], groups)
+    return geom, (n, c_out) + out_hw
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
+                     algorithm="auto"):
+    """Transposed 2-D convolution, as torch.nn.functional.conv_transpose2d: weight is
+    (C_in, C_out/groups, kh, kw), the output is (N, C_out, Ho, Wo) with
+    Ho = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1. Runs the data-gradient
+    machinery of conv2d."""
+    x, weight, unbatched = _conv_inputs(x, weight)
+    geom, out_shape = _transpose_geometry(x.shape, weight.shape, stride, padding, output_padding, groups,
+                                          dilation)
+    bias = _bias(bias, out_shape[1], x.dtype)
+    algo = _algo_code(algorithm, geom)
+    y = np.empty(out_shape, dtype=x.dtype)
+    if x.shape[0]:
+        _core.conv2d_backward_data(x, weight, y, geom, algo, get_num_threads())
+    if bias is not None:
+        y += bias[:, None, None]
+    return y[0] if unbatched else y
+
+
+def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0, groups=1,
+                              dilation=1, *, input_grad=True, weight_grad=True, bias_grad=True,
+                              algorithm="auto"):
+    """Gradients of conv_transpose2d: (grad_x, grad_w, grad_b), None where not asked for."""
+    x, weight, unbatched = _conv_inputs(x, weight)
+    geom, out_shape = _transpose_geometry(x.shape, weight.shape, stride, padding, output_padding, groups,
+                                          dilation)
+    dy = check_float_array(grad_output, "grad_output")
+    check_same_dtype(grad_output=dy, x=x)
+    expected = out_shape[1:] if unbatched else out_shape
+    if dy.shape != tuple(expected):
+        raise ValueError(f"grad_output must have the output's shape {tuple(expected)}, got {dy.shape}")
+    dy = np.ascontiguousarray(dy.reshape(out_shape))
+    algo = _algo_code(algorithm, geom)
+    nthreads = get_num_threads()
+    grad_x = grad_w = grad_b = None
+    if input_grad:
+        grad_x = np.zeros_like(x)
+        if x.shape[0]:
+            _core.conv2d_forward(dy, weight, None, grad_x, geom, algo, nthreads)
+        grad_x = grad_x[0] if unbatched else grad_x
+    if weight_grad:
+        grad_w = np.zeros_like(weight)
+        if x.shape[0]:
+            _core.conv2d_backward_weight(x, dy, grad_w, None, geom, algo, nthreads)
+    if bias_grad:
+        grad_b = dy.sum(axis=(0, 2, 3))
+    return grad_x, grad_w, grad_b

@@ -72,6 +72,33 @@ void fc_pack_strided_f64(const fc_operand *op, int64_t r0, int64_t rlen, int64_t
 /* Micro-kernel geometry of the selected ISA (for packers that want to know). */
 void fc_gemm_tile(int dtype_bytes, int *mr, int *nr);
 
+/* ---- conv2d -------------------------------------------------------------------------- *
+ * x: n x c_in x h x w, weight: c_out x (c_in/groups) x kh x kw (OIHW), y: n x c_out x oh x ow,
+ * all C-contiguous. pad_top/pad_left place the window; the bottom/right padding is whatever
+ * oh/ow imply (so asymmetric padding needs no extra fields). */
+typedef struct {
+    int64_t n, c_in, h, w, c_out, kh, kw, oh, ow;
+    int64_t stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups;
+} fc_conv2d_params;
+
+typedef enum { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1 } fc_conv_algo;
+
+/* y = conv2d(x, weight) + bias (bias may be NULL). */
+int fc_conv2d_forward_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *x, const float *w,
+                          const float *bias, float *y, int nthreads);
+int fc_conv2d_forward_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *x, const double *w,
+                          const double *bias, double *y, int nthreads);
+/* dx = gradient of the input (overwritten), from dy and the weight. */
+int fc_conv2d_backward_data_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *dy,
+                                const float *w, float *dx, int nthreads);
+int fc_conv2d_backward_data_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *dy,
+                                const double *w, double *dx, int nthreads);
+/* dw and/or db (either may be NULL) = gradients of weight and bias, overwritten. */
+int fc_conv2d_backward_weight_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *dy,
+                                  const float *x, float *dw, float *db, int nthreads);
+int fc_conv2d_backward_weight_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *dy,
+                                  const double *x, double *dw, double *db, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,63 @@
+/* Internal: one description of a convolution's index maps, shared by the implicit-im2col
+ * packers (conv_im2col.inc) and the direct kernels (conv_direct.inc).
+ *
+ * Forward and backward-data are the same computation seen from the destination: for every
+ * destination pixel o and tap k along an axis, the source index is
+ *     src = (o * mul + off0 + k * kstep) / div,  valid iff divisible and 0 <= src < extent.
+ * Forward:        mul = stride, div = 1,      off0 = -pad,  kstep = dilation   (src = x)
+ * Backward data:  mul = 1,      div = stride, off0 = +pad,  kstep = -dilation  (src = dy)
+ * so the data gradient is the forward machinery run on dy with the weights' roles swapped. */
+#ifndef FC_CONV_INTERNAL_H
+#define FC_CONV_INTERNAL_H
+#include "fastconv.h"
+
+typedef struct {
+    int64_t extent;          /* source size along the axis */
+    int64_t mul, div, off0, kstep;
+} fc_axis;
+
+typedef struct {
+    int64_t n, groups;
+    int64_t cs, cd;          /* source / destination channels per group */
+    int64_t src_h, src_w, dst_h, dst_w, kh, kw;
+    fc_axis ah, aw;
+    /* weight(g, d, s, ki, kj) = w[g*w_g + d*w_d + s*w_s + ki*kw + kj] */
+    const void *w;
+    int64_t w_g, w_d, w_s;
+} fc_conv_geom;
+
+/* floor(a / b) for b > 0 and any sign of a. */
+static inline int64_t fc_floordiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* Destination range [lo, hi) along an axis where tap k reads inside the source, for div == 1. */
+static inline void fc_axis_valid(const fc_axis *a, int64_t k, int64_t dst_extent, int64_t *lo, int64_t *hi)
+{
+    const int64_t off = a->off0 + k * a->kstep;
+    int64_t l = fc_floordiv(-off + a->mul - 1, a->mul);            /* ceil(-off / mul) */
+    int64_t h = fc_floordiv(a->extent - 1 - off, a->mul) + 1;
+    if (l < 0) l = 0;
+    if (h > dst_extent) h = dst_extent;
+    *lo = l;
+    *hi = h > l ? h : l;
+}
+
+/* Source index for destination o and tap k, or -1 when it falls outside or between samples. */
+static inline int64_t fc_axis_src(const fc_axis *a, int64_t o, int64_t k)
+{
+    const int64_t num = o * a->mul + a->off0 + k * a->kstep;
+    if (num < 0) return -1;
+    const int64_t s = num / a->div;
+    return (s * a->div == num && s < a->extent) ? s : -1;
+}
+
+/* Direct kernels, one set per ISA (conv_direct_<isa>.c); FC_OK or FC_ENOMEM. */
+
+#define FC_DECLARE_DIRECT(isa)                                                                          \
+    int fc_sconv_direct_##isa(const fc_conv_geom *, const float *, const float *, float *, int);        \
+    int fc_dconv_direct_##isa(const fc_conv_geom *, const double *, const double *, double *, int);     \
+    int fc_sconv_direct_wgrad_##isa(const fc_conv_geom *, const float *, const float *, float *, int);  \
+    int fc_dconv_direct_wgrad_##isa(const fc_conv_geom *, const double *, const double *, double *, int);
+FC_DECLARE_DIRECT(avx512)
+FC_DECLARE_DIRECT(avx2)
+FC_DECLARE_DIRECT(ref)
+#endif
