@@ -1,5 +1,6 @@
 /* conv2d forward and backward for float32 and float64: argument checks, the geometry of each
  * pass (conv_internal.h), and dispatch to the implicit-im2col GEMM or the direct kernels. */
+#include <stdlib.h>
 #include "conv_internal.h"
 #include "../gemm/gemm_kernels.h"
 #ifdef _OPENMP
@@ -9,18 +10,22 @@
 #define T float
 #define FN(x) fc_s##x
 #define GEMM fc_sgemm
+#define GEMM_MAP fc_sgemm_map
 #include "conv_im2col.inc"
 #undef T
 #undef FN
 #undef GEMM
+#undef GEMM_MAP
 
 #define T double
 #define FN(x) fc_d##x
 #define GEMM fc_dgemm
+#define GEMM_MAP fc_dgemm_map
 #include "conv_im2col.inc"
 #undef T
 #undef FN
 #undef GEMM
+#undef GEMM_MAP
 
 static int valid_params(const fc_conv2d_params *p)
 {
@@ -41,9 +46,10 @@ static fc_conv_geom forward_geom(const fc_conv2d_params *p, const void *w)
     fc_conv_geom g = {
         .n = p->n, .groups = p->groups, .cs = cs, .cd = cd,
         .src_h = p->h, .src_w = p->w, .dst_h = p->oh, .dst_w = p->ow, .kh = p->kh, .kw = p->kw,
-        .ah = {p->h, p->stride_h, 1, -p->pad_top, p->dil_h},
-        .aw = {p->w, p->stride_w, 1, -p->pad_left, p->dil_w},
-        .w = w, .w_g = cd * cs * kk, .w_d = cs * kk, .w_s = kk,
+        .ah = {p->h, p->stride_h, -p->pad_top, p->dil_h},
+        .aw = {p->w, p->stride_w, -p->pad_left, p->dil_w},
+        .w = w, .w_g = cd * cs * kk, .w_d = cs * kk, .w_s = kk, .w_kh = p->kw, .w_kw = 1,
+        .dst_plane = p->oh * p->ow, .dst_off = 0, .dst_rs = p->ow, .dst_cs = 1,
     };
     return g;
 }
@@ -55,11 +61,32 @@ static fc_conv_geom backward_data_geom(const fc_conv2d_params *p, const void *w)
     fc_conv_geom g = {
         .n = p->n, .groups = p->groups, .cs = cs, .cd = cd,
         .src_h = p->oh, .src_w = p->ow, .dst_h = p->h, .dst_w = p->w, .kh = p->kh, .kw = p->kw,
-        .ah = {p->oh, 1, p->stride_h, p->pad_top, -p->dil_h},
-        .aw = {p->ow, 1, p->stride_w, p->pad_left, -p->dil_w},
-        .w = w, .w_g = cs * cd * kk, .w_d = kk, .w_s = cd * kk,
+        .ah = {p->oh, 1, p->pad_top, -p->dil_h},  /* stride 1; strided: per phase */
+        .aw = {p->ow, 1, p->pad_left, -p->dil_w},
+        .w = w, .w_g = cs * cd * kk, .w_d = kk, .w_s = cd * kk, .w_kh = p->kw, .w_kw = 1,
+        .dst_plane = p->h * p->w, .dst_off = 0, .dst_rs = p->w, .dst_cs = 1,
     };
     return g;
+}
+
+static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
+
+/* One stride phase of the data gradient along an axis: destination indices r, r+s, r+2s, ...
+ * receive only the taps k with (r + pad - k*dil) divisible by s, which form the progression
+ * k0, k0+P, ... (P = s/gcd(s, dil)); on that sub-grid they are a stride-1 convolution. Returns
+ * the number of taps (0: the phase gets no contribution). */
+static int64_t phase_axis(fc_axis *a, int64_t r, int64_t s, int64_t dil, int64_t pad, int64_t k,
+                          int64_t *k0, int64_t *step)
+{
+    const int64_t P = s / gcd64(s, dil);
+    for (*k0 = 0; *k0 < k && *k0 < P; (*k0)++)
+        if ((r + pad - *k0 * dil) % s == 0) break;
+    if (*k0 >= k || *k0 >= P) return 0;
+    *step = P;
+    a->mul = 1;
+    a->off0 = (r + pad - *k0 * dil) / s; /* exact */
+    a->kstep = -(P * dil) / s;
+    return (k - *k0 + P - 1) / P;
 }
 
 #define SELECT_DIRECT(prefix, suffix)                                                      \
@@ -102,11 +129,34 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
     {                                                                                                 \
         if (!valid_params(p)) return FC_EINVAL;                                                       \
         if (p->n == 0) return FC_OK;                                                                  \
-        const fc_conv_geom g = backward_data_geom(p, w);                                              \
-        if (algo == FC_CONV_DIRECT) {                                                                 \
-            return SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, nthreads);                \
-        }                                                                                             \
-        return fc_##pre##conv_im2col(&g, dy, NULL, dx, nthreads);                                     \
+        const fc_conv_geom base = backward_data_geom(p, w);                                           \
+        for (int64_t rh = 0; rh < p->stride_h && rh < p->h; rh++)                                      \
+            for (int64_t rw = 0; rw < p->stride_w && rw < p->w; rw++) {                               \
+                fc_conv_geom g = base;                                                                \
+                int64_t k0h, k0w, ph = 1, pw = 1;                                                     \
+                g.kh = phase_axis(&g.ah, rh, p->stride_h, p->dil_h, p->pad_top, p->kh, &k0h, &ph);     \
+                g.kw = phase_axis(&g.aw, rw, p->stride_w, p->dil_w, p->pad_left, p->kw, &k0w, &pw);    \
+                g.dst_h = (p->h - rh + p->stride_h - 1) / p->stride_h;                                \
+                g.dst_w = (p->w - rw + p->stride_w - 1) / p->stride_w;                                \
+                g.dst_off = rh * p->w + rw;                                                           \
+                g.dst_rs = p->stride_h * p->w;                                                        \
+                g.dst_cs = p->stride_w;                                                               \
+                if (g.kh == 0 || g.kw == 0) { /* no tap reaches this phase */                         \
+                    for (int64_t c = 0; c < p->n * p->c_in; c++)                                      \
+                        for (int64_t i = 0; i < g.dst_h; i++)                                         \
+                            for (int64_t j = 0; j < g.dst_w; j++)                                     \
+                                dx[c * g.dst_plane + g.dst_off + i * g.dst_rs + j * g.dst_cs] = 0;    \
+                    continue;                                                                         \
+                }                                                                                     \
+                g.w = (const T *)w + k0h * base.w_kh + k0w * base.w_kw;                               \
+                g.w_kh = ph * base.w_kh;                                                              \
+                g.w_kw = pw * base.w_kw;                                                              \
+                const int rc = algo == FC_CONV_DIRECT                                                 \
+                                   ? SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, nthreads) \
+                                   : fc_##pre##conv_im2col(&g, dy, NULL, dx, nthreads);               \
+                if (rc != FC_OK) return rc;                                                           \
+            }                                                                                         \
+        return FC_OK;                                                                                 \
     }                                                                                                 \
     int fc_conv2d_backward_weight_##sfx(const fc_conv2d_params *p, fc_conv_algo algo, const T *dy,    \
                                         const T *x, T *dw, T *db, int nthreads)                       \

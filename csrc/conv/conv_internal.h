@@ -1,19 +1,19 @@
 /* Internal: one description of a convolution's index maps, shared by the implicit-im2col
  * packers (conv_im2col.inc) and the direct kernels (conv_direct.inc).
  *
- * Forward and backward-data are the same computation seen from the destination: for every
- * destination pixel o and tap k along an axis, the source index is
- *     src = (o * mul + off0 + k * kstep) / div,  valid iff divisible and 0 <= src < extent.
- * Forward:        mul = stride, div = 1,      off0 = -pad,  kstep = dilation   (src = x)
- * Backward data:  mul = 1,      div = stride, off0 = +pad,  kstep = -dilation  (src = dy)
- * so the data gradient is the forward machinery run on dy with the weights' roles swapped. */
+ * For every destination pixel o and tap k along an axis, the source index is
+ *     src = o * mul + off0 + k * kstep,   read when 0 <= src < extent (else zero padding).
+ * Forward:  mul = stride, off0 = -pad, kstep = dilation (source x, destination y).
+ * Data gradient (conv.c): per stride phase, mul = 1, kstep = -dilation/gcd (source dy,
+ * destination one phase of dx), so it runs on the forward machinery with the weights' roles
+ * swapped: a transposed convolution without zero insertion. */
 #ifndef FC_CONV_INTERNAL_H
 #define FC_CONV_INTERNAL_H
 #include "fastconv.h"
 
 typedef struct {
     int64_t extent;          /* source size along the axis */
-    int64_t mul, div, off0, kstep;
+    int64_t mul, off0, kstep;
 } fc_axis;
 
 typedef struct {
@@ -21,15 +21,24 @@ typedef struct {
     int64_t cs, cd;          /* source / destination channels per group */
     int64_t src_h, src_w, dst_h, dst_w, kh, kw;
     fc_axis ah, aw;
-    /* weight(g, d, s, ki, kj) = w[g*w_g + d*w_d + s*w_s + ki*kw + kj] */
+    /* weight(g, d, s, ki, kj) = w[g*w_g + d*w_d + s*w_s + ki*w_kh + kj*w_kw] */
     const void *w;
-    int64_t w_g, w_d, w_s;
+    int64_t w_g, w_d, w_s, w_kh, w_kw;
+    /* destination (n, g, d, oh, ow) at dst[((n*groups + g)*cd + d)*dst_plane + dst_off
+     * + oh*dst_rs + ow*dst_cs]: a whole plane (dst_off 0, dst_rs dst_w, dst_cs 1), or one
+     * stride phase of it (the data gradient of a strided convolution, see conv.c). */
+    int64_t dst_plane, dst_off, dst_rs, dst_cs;
 } fc_conv_geom;
+
+static inline int fc_dst_dense(const fc_conv_geom *g)
+{
+    return g->dst_off == 0 && g->dst_cs == 1 && g->dst_rs == g->dst_w && g->dst_plane == g->dst_h * g->dst_w;
+}
 
 /* floor(a / b) for b > 0 and any sign of a. */
 static inline int64_t fc_floordiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/* Destination range [lo, hi) along an axis where tap k reads inside the source, for div == 1. */
+/* Destination range [lo, hi) along an axis where tap k reads inside the source. */
 static inline void fc_axis_valid(const fc_axis *a, int64_t k, int64_t dst_extent, int64_t *lo, int64_t *hi)
 {
     const int64_t off = a->off0 + k * a->kstep;
@@ -41,13 +50,11 @@ static inline void fc_axis_valid(const fc_axis *a, int64_t k, int64_t dst_extent
     *hi = h > l ? h : l;
 }
 
-/* Source index for destination o and tap k, or -1 when it falls outside or between samples. */
+/* Source index for destination o and tap k, or -1 in the padding. */
 static inline int64_t fc_axis_src(const fc_axis *a, int64_t o, int64_t k)
 {
-    const int64_t num = o * a->mul + a->off0 + k * a->kstep;
-    if (num < 0) return -1;
-    const int64_t s = num / a->div;
-    return (s * a->div == num && s < a->extent) ? s : -1;
+    const int64_t s = o * a->mul + a->off0 + k * a->kstep;
+    return s >= 0 && s < a->extent ? s : -1;
 }
 
 /* Direct kernels, one set per ISA (conv_direct_<isa>.c); FC_OK or FC_ENOMEM. */

@@ -24,6 +24,12 @@ void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, in
 void fc_sgemm_ukr_ref_4x16(int64_t, const float *, const float *, float *, int64_t, int);
 void fc_dgemm_ukr_ref_4x8(int64_t, const double *, const double *, double *, int64_t, int);
 
+/* fc_sgemm/fc_dgemm with C's columns at arbitrary offsets (see gemm_driver.inc). */
+int fc_sgemm_map(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b, float *c,
+                 int64_t ldc, const int64_t *ccol, int accumulate, const fc_epilogue *ep, int nthreads);
+int fc_dgemm_map(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b, double *c,
+                 int64_t ldc, const int64_t *ccol, int accumulate, const fc_epilogue *ep, int nthreads);
+
 const fc_sgemm_config *fc_sgemm_selected(void);
 const fc_dgemm_config *fc_dgemm_selected(void);
 
