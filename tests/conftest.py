@@ -23,7 +23,32 @@ except ImportError as exc:  # pragma: no cover - an environment problem, not a t
         "without _core, first on sys.path)."
     ) from exc
 
-from reference import matmul_abs_ref, matmul_ref  # noqa: E402  (needs the sys.path entry above)
+from reference import (  # noqa: E402  (needs the sys.path entry above)
+    conv2d_abs_ref, conv2d_backward_abs_ref, conv2d_backward_ref, conv2d_ref, conv_transpose2d_abs_ref,
+    conv_transpose2d_backward_abs_ref, conv_transpose2d_backward_ref, conv_transpose2d_ref, matmul_abs_ref,
+    matmul_ref,
+)
+
+
+# ---- slow tests ----------------------------------------------------------------------------
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run the tests marked @pytest.mark.slow")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a slow test, skipped unless --runslow is given")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip_slow)
+
 
 # Every ISA this CPU runs, best first: each test taking `isa` runs once per entry.
 SUPPORTED_ISAS = _core.supported_isas()
@@ -133,3 +158,109 @@ def assert_matmul_close():
 def assert_close():
     """assert_close_bound(got, ref, scale, n_terms, dtype=None, what=...)."""
     return assert_close_bound
+
+
+# ---- convolutions ----------------------------------------------------------------------------
+#
+# The same elementwise bound, with the sum of absolute terms from the references run on |x|,
+# |w|, |b|, |grad_output| (tests/reference.py), and n_terms the longest reduction behind an
+# element: conv2d forward Cin/groups*kh*kw (+1 for the bias), grad_x Cout/groups*kh*kw,
+# grad_w and grad_b N*OH*OW; conv_transpose2d forward Cin/groups*kh*kw (+1), grad_x
+# Cout/groups*kh*kw, grad_w N*H*W (x's pixels), grad_b N*OH*OW.
+
+
+def _check_result_array(got, dtype, what):
+    assert isinstance(got, np.ndarray), f"{what}: returned {type(got).__name__}, expected an ndarray"
+    assert got.dtype == dtype, f"{what}: dtype {got.dtype}, expected {dtype}"
+    assert got.flags.c_contiguous, f"{what}: result is not C-contiguous"
+
+
+def _batch_pixels(shape):
+    """N * H * W of an NCHW (or CHW: N = 1) shape."""
+    return (shape[0] if len(shape) == 4 else 1) * shape[-2] * shape[-1]
+
+
+def check_conv2d(got, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, what="conv2d"):
+    """Assert got is conv2d(x, weight, bias, ...) within the rounding bound of the float64
+    reference: a C-contiguous array of x's dtype and the reference's shape."""
+    x, weight = np.asarray(x), np.asarray(weight)
+    args = (stride, padding, dilation, groups)
+    _check_result_array(got, x.dtype, what)
+    n_terms = weight.shape[1] * weight.shape[2] * weight.shape[3] + (bias is not None)
+    assert_close_bound(got, conv2d_ref(x, weight, bias, *args), conv2d_abs_ref(x, weight, bias, *args),
+                       n_terms, x.dtype, what)
+
+
+def _check_grads(grads, refs, scales, n_terms, flags, dtype, what):
+    assert isinstance(grads, (tuple, list)) and len(grads) == 3, f"{what}: expected 3 gradients, got {grads!r:.200}"
+    for name, got, ref, scale, n, wanted in zip(("grad_x", "grad_weight", "grad_bias"), grads, refs, scales,
+                                               n_terms, flags):
+        if not wanted:
+            assert got is None, f"{what}: {name} was not asked for, yet returned {type(got).__name__}"
+            continue
+        _check_result_array(got, dtype, f"{what} {name}")
+        assert_close_bound(got, ref, scale, n, dtype, f"{what} {name}")
+
+
+def check_conv2d_backward(grads, grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                          flags=(True, True, True), what="conv2d_backward"):
+    """Assert grads == (grad_x, grad_weight, grad_bias) of conv2d within the rounding bound of the
+    float64 reference, the ones not asked for (flags) being None."""
+    x, weight, grad_output = np.asarray(x), np.asarray(weight), np.asarray(grad_output)
+    args = (stride, padding, dilation, groups)
+    cout, _, kh, kw = weight.shape
+    npix = _batch_pixels(grad_output.shape)
+    _check_grads(grads, conv2d_backward_ref(grad_output, x, weight, *args),
+                 conv2d_backward_abs_ref(grad_output, x, weight, *args),
+                 (cout // groups * kh * kw, npix, npix), flags, x.dtype, what)
+
+
+def check_conv_transpose2d(got, x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                           dilation=1, what="conv_transpose2d"):
+    """Assert got is conv_transpose2d(x, weight, bias, ...) (PyTorch's argument order) within the
+    rounding bound of the float64 reference."""
+    x, weight = np.asarray(x), np.asarray(weight)
+    args = (stride, padding, output_padding, groups, dilation)
+    _check_result_array(got, x.dtype, what)
+    n_terms = weight.shape[0] // groups * weight.shape[2] * weight.shape[3] + (bias is not None)
+    assert_close_bound(got, conv_transpose2d_ref(x, weight, bias, *args),
+                       conv_transpose2d_abs_ref(x, weight, bias, *args), n_terms, x.dtype, what)
+
+
+def check_conv_transpose2d_backward(grads, grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                                    groups=1, dilation=1, flags=(True, True, True),
+                                    what="conv_transpose2d_backward"):
+    """Assert grads == (grad_x, grad_weight, grad_bias) of conv_transpose2d within the rounding
+    bound of the float64 reference, the ones not asked for being None."""
+    x, weight, grad_output = np.asarray(x), np.asarray(weight), np.asarray(grad_output)
+    args = (stride, padding, output_padding, groups, dilation)
+    _, cout_g, kh, kw = weight.shape
+    _check_grads(grads, conv_transpose2d_backward_ref(grad_output, x, weight, *args),
+                 conv_transpose2d_backward_abs_ref(grad_output, x, weight, *args),
+                 (cout_g * kh * kw, _batch_pixels(x.shape), _batch_pixels(grad_output.shape)), flags, x.dtype,
+                 what)
+
+
+@pytest.fixture
+def assert_conv2d_close():
+    """check_conv2d(got, x, weight, bias=None, stride, padding, dilation, groups)."""
+    return check_conv2d
+
+
+@pytest.fixture
+def assert_conv2d_backward_close():
+    """check_conv2d_backward(grads, grad_output, x, weight, stride, padding, dilation, groups, flags=...)."""
+    return check_conv2d_backward
+
+
+@pytest.fixture
+def assert_conv_transpose2d_close():
+    """check_conv_transpose2d(got, x, weight, bias, stride, padding, output_padding, groups, dilation)."""
+    return check_conv_transpose2d
+
+
+@pytest.fixture
+def assert_conv_transpose2d_backward_close():
+    """check_conv_transpose2d_backward(grads, grad_output, x, weight, stride, padding, output_padding,
+    groups, dilation, flags=...)."""
+    return check_conv_transpose2d_backward
