@@ -120,11 +120,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, a
         y = out.reshape(out_shape) if out.flags.aligned else np.empty(out_shape, dtype=x.dtype)
     if out_shape[0] > 0:
         _core.conv2d_forward(x, weight, bias, y, geom, algo, get_num_threads())
-    y = y[0] if unbatched else y
-    if out is not None and y.base is not out and y is not out:
-        out[...] = y
-        return out
-    return y
+    if out is None:
+        return y[0] if unbatched else y
+    if not np.shares_memory(y, out):  # computed in an aligned temporary
+        out[...] = y.reshape(shape)
+    return out
 
 
 def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
