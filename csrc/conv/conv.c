@@ -1,6 +1,7 @@
 /* conv2d forward and backward for float32 and float64: argument checks, the geometry of each
  * pass (conv_internal.h), and dispatch to the implicit-im2col GEMM or the direct kernels. */
 #include <stdlib.h>
+#include <string.h>
 #include "conv_internal.h"
 #include "../gemm/gemm_kernels.h"
 #ifdef _OPENMP
