@@ -87,17 +87,26 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
     return geom, (n, c_out, oh, ow)
 
 
-def choose_algorithm(geom):
-    """The algorithm "auto" runs for a conv2d geometry (see README: measured rule)."""
+def choose_algorithm(geom, pass_="forward"):
+    """The algorithm "auto" runs for one pass of a conv2d geometry (the _core tuple).
+
+    Measured on the 2-core AVX-512 machine (README, "conv2d: choosing the algorithm"): the
+    im2col GEMM wins whenever the channels it writes per group (its M dimension) fill its
+    micro-tiles; the direct kernels win below 16 such channels (grouped, depthwise-like and
+    first/last small layers), and for the weight gradient only when each group has a single
+    input and output channel (depthwise)."""
     n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
-    taps = c_in // groups * kh * kw  # length of each output's dot product
-    return "direct" if taps < 32 or c_out // groups < 8 else "im2col"
+    cin_g, cout_g = c_in // groups, c_out // groups
+    if pass_ == "weight":
+        return "direct" if cin_g == 1 and cout_g == 1 else "im2col"
+    written = cout_g if pass_ == "forward" else cin_g
+    return "direct" if written < 16 else "im2col"
 
 
-def _algo_code(algorithm, geom):
+def _algo_code(algorithm, geom, pass_="forward"):
     check_algorithm(algorithm)
     if algorithm == "auto":
-        algorithm = choose_algorithm(geom)
+        algorithm = choose_algorithm(geom, pass_)
     return ALGORITHMS[algorithm]
 
 
@@ -139,19 +148,20 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     if dy.shape != tuple(expected):
         raise ValueError(f"grad_output must have the output's shape {tuple(expected)}, got {dy.shape}")
     dy = np.ascontiguousarray(dy.reshape(out_shape))
-    algo = _algo_code(algorithm, geom)
+    check_algorithm(algorithm)
     nthreads = get_num_threads()
     grad_x = grad_w = grad_b = None
     if input_grad:
         grad_x = np.empty_like(x) if x.shape[0] else np.zeros_like(x)
         if x.shape[0]:
-            _core.conv2d_backward_data(dy, weight, grad_x, geom, algo, nthreads)
+            _core.conv2d_backward_data(dy, weight, grad_x, geom, _algo_code(algorithm, geom, "data"), nthreads)
         grad_x = grad_x[0] if unbatched else grad_x
     if weight_grad or bias_grad:
         grad_w = np.empty_like(weight) if weight_grad else None
         grad_b = np.empty(weight.shape[0], dtype=x.dtype) if bias_grad else None
         if x.shape[0]:
-            _core.conv2d_backward_weight(dy, x, grad_w, grad_b, geom, algo, nthreads)
+            _core.conv2d_backward_weight(dy, x, grad_w, grad_b, geom, _algo_code(algorithm, geom, "weight"),
+                                         nthreads)
         else:
             for g in (grad_w, grad_b):
                 if g is not None:
@@ -200,7 +210,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     geom, out_shape = _transpose_geometry(x.shape, weight.shape, stride, padding, output_padding, groups,
                                           dilation)
     bias = _bias(bias, out_shape[1], x.dtype)
-    algo = _algo_code(algorithm, geom)
+    algo = _algo_code(algorithm, geom, "data")
     y = np.empty(out_shape, dtype=x.dtype)
     if x.shape[0]:
         _core.conv2d_backward_data(x, weight, y, geom, algo, get_num_threads())
@@ -222,18 +232,19 @@ def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, outpu
     if dy.shape != tuple(expected):
         raise ValueError(f"grad_output must have the output's shape {tuple(expected)}, got {dy.shape}")
     dy = np.ascontiguousarray(dy.reshape(out_shape))
-    algo = _algo_code(algorithm, geom)
+    check_algorithm(algorithm)
     nthreads = get_num_threads()
     grad_x = grad_w = grad_b = None
     if input_grad:
         grad_x = np.zeros_like(x)
         if x.shape[0]:
-            _core.conv2d_forward(dy, weight, None, grad_x, geom, algo, nthreads)
+            _core.conv2d_forward(dy, weight, None, grad_x, geom, _algo_code(algorithm, geom), nthreads)
         grad_x = grad_x[0] if unbatched else grad_x
     if weight_grad:
         grad_w = np.zeros_like(weight)
         if x.shape[0]:
-            _core.conv2d_backward_weight(x, dy, grad_w, None, geom, algo, nthreads)
+            _core.conv2d_backward_weight(x, dy, grad_w, None, geom, _algo_code(algorithm, geom, "weight"),
+                                         nthreads)
     if bias_grad:
         grad_b = dy.sum(axis=(0, 2, 3))
     return grad_x, grad_w, grad_b

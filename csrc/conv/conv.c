@@ -70,6 +70,15 @@ static fc_conv_geom backward_data_geom(const fc_conv2d_params *p, const void *w)
     return g;
 }
 
+/* Small passes do not pay for waking threads: about 1 M multiply-adds per thread at least (as
+ * in the GEMM driver). */
+static int clamp_threads(const fc_conv_geom *g, int nthreads)
+{
+    const double work = (double)g->n * g->groups * g->cd * g->cs * g->dst_h * g->dst_w * g->kh * g->kw;
+    if (nthreads < 1) nthreads = 1;
+    return work < (double)nthreads * (1 << 20) ? (int)(work / (1 << 20)) + 1 : nthreads;
+}
+
 static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
 
 /* One stride phase of the data gradient along an axis: destination indices r, r+s, r+2s, ...
@@ -121,7 +130,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
         if (p->n == 0) return FC_OK;                                                                  \
         const fc_conv_geom g = forward_geom(p, w);                                                    \
         if (algo == FC_CONV_DIRECT) {                                                                 \
-            return SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, bias, y, nthreads);                  \
+            return SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, bias, y, clamp_threads(&g, nthreads));                  \
         }                                                                                             \
         return fc_##pre##conv_im2col(&g, x, bias, y, nthreads);                                       \
     }                                                                                                 \
@@ -153,7 +162,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
                 g.w_kh = ph * base.w_kh;                                                              \
                 g.w_kw = pw * base.w_kw;                                                              \
                 const int rc = algo == FC_CONV_DIRECT                                                 \
-                                   ? SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, nthreads) \
+                                   ? SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads)) \
                                    : fc_##pre##conv_im2col(&g, dy, NULL, dx, nthreads);               \
                 if (rc != FC_OK) return rc;                                                           \
             }                                                                                         \
@@ -171,7 +180,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
             return FC_OK;                                                                             \
         }                                                                                             \
         if (algo == FC_CONV_DIRECT) {                                                                 \
-            return SELECT_DIRECT(fc_##pre##conv_direct_wgrad_, )(&g, dy, x, dw, nthreads);             \
+            return SELECT_DIRECT(fc_##pre##conv_direct_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads));             \
         }                                                                                             \
         return fc_##pre##conv_wgrad_im2col(&g, dy, x, dw, nthreads);                                  \
     }
