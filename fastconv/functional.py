@@ -88,19 +88,22 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
 
 
 def choose_algorithm(geom, pass_="forward"):
-    """The algorithm "auto" runs for one pass of a conv2d geometry (the _core tuple).
+    """The algorithm "auto" runs for one pass ("forward", "data" or "weight") of a conv2d
+    geometry (the _core tuple).
 
-    Measured on the 2-core AVX-512 machine (README, "conv2d: choosing the algorithm"): the
-    im2col GEMM wins whenever the channels it writes per group (its M dimension) fill its
-    micro-tiles; the direct kernels win below 16 such channels (grouped, depthwise-like and
-    first/last small layers), and for the weight gradient only when each group has a single
-    input and output channel (depthwise)."""
+    Measured on the 2-core AVX-512 machine (benchmarks/conv_algorithm_rule.py, table in the
+    README): the im2col GEMM wins once the channels a pass writes per group (its M dimension:
+    output channels forward, input channels for the data gradient) fill the micro-tile's 14
+    rows, i.e. 16 or more. Below that the direct kernels win on ungrouped layers, and on grouped
+    ones when the taps summed per output (channels read per group x kernel size, the GEMM's K)
+    are fewer than 32. For the weight gradient im2col wins except on depthwise-like layers (one
+    input and one output channel per group)."""
     n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
     cin_g, cout_g = c_in // groups, c_out // groups
     if pass_ == "weight":
         return "direct" if cin_g == 1 and cout_g == 1 else "im2col"
-    written = cout_g if pass_ == "forward" else cin_g
-    return "direct" if written < 16 else "im2col"
+    read, written = (cin_g, cout_g) if pass_ == "forward" else (cout_g, cin_g)
+    return "direct" if written < 16 and (groups == 1 or read * kh * kw < 32) else "im2col"
 
 
 def _algo_code(algorithm, geom, pass_="forward"):
