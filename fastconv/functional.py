@@ -96,12 +96,14 @@ def choose_algorithm(geom, pass_="forward"):
     output channels forward, input channels for the data gradient) fill the micro-tile's 14
     rows, i.e. 16 or more. Below that the direct kernels win on ungrouped layers, and on grouped
     ones when the taps summed per output (channels read per group x kernel size, the GEMM's K)
-    are fewer than 32. For the weight gradient im2col wins except on depthwise-like layers (one
-    input and one output channel per group)."""
+    are fewer than 32. For the weight gradient im2col wins. Depthwise layers (one input channel
+    per group) always take "direct", which runs the dedicated depthwise kernels."""
     n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
     cin_g, cout_g = c_in // groups, c_out // groups
+    if groups > 1 and cin_g == 1:  # depthwise: the direct algorithm runs the depthwise kernels
+        return "direct"
     if pass_ == "weight":
-        return "direct" if cin_g == 1 and cout_g == 1 else "im2col"
+        return "im2col"
     read, written = (cin_g, cout_g) if pass_ == "forward" else (cout_g, cin_g)
     return "direct" if written < 16 and (groups == 1 or read * kh * kw < 32) else "im2col"
 
@@ -251,3 +253,59 @@ def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, outpu
     if bias_grad:
         grad_b = dy.sum(axis=(0, 2, 3))
     return grad_x, grad_w, grad_b
+
+
+# ---- depthwise and pointwise ---------------------------------------------------------------
+
+def _depthwise_groups(x, weight):
+    x = check_float_array(x, "x")
+    weight = check_float_array(weight, "weight", ndim=4)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
+    c = x.shape[-3]
+    if weight.shape[1] != 1 or c < 1 or weight.shape[0] % c:
+        raise ValueError(f"depthwise weight must have shape (C*m, 1, kh, kw) for the C={c} channels of x "
+                         f"(depth multiplier m >= 1), got {weight.shape}")
+    return x, weight, c
+
+
+def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """Depthwise convolution: conv2d with groups = C (channels of x); weight (C*m, 1, kh, kw) for a
+    depth multiplier m, output channel c*m + j reading input channel c. Runs the dedicated
+    depthwise kernels (vectorised along rows, bias fused, one pass). Padding forms as conv2d."""
+    x, weight, c = _depthwise_groups(x, weight)
+    return conv2d(x, weight, bias, stride, padding, dilation, groups=c, algorithm="direct")
+
+
+def depthwise_conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, *, input_grad=True,
+                              weight_grad=True, bias_grad=True):
+    """Gradients of depthwise_conv2d: (grad_x, grad_w, grad_b), None where not asked for."""
+    x, weight, c = _depthwise_groups(x, weight)
+    return conv2d_backward(grad_output, x, weight, stride, padding, dilation, groups=c, input_grad=input_grad,
+                           weight_grad=weight_grad, bias_grad=bias_grad, algorithm="direct")
+
+
+def _pointwise_weight(weight):
+    weight = check_float_array(weight, "weight")
+    if weight.ndim == 2:
+        return weight.reshape(weight.shape + (1, 1)), 2
+    if weight.ndim == 4 and weight.shape[2:] == (1, 1):
+        return weight, 4
+    raise ValueError(f"pointwise weight must have shape (C_out, C_in) or (C_out, C_in, 1, 1), got {weight.shape}")
+
+
+def pointwise_conv2d(x, weight, bias=None):
+    """1x1 convolution, stride 1, no padding: a GEMM per image on the engine's core (pixels of small
+    planes batched across images), bias fused. weight (C_out, C_in) or (C_out, C_in, 1, 1)."""
+    weight, _ = _pointwise_weight(weight)
+    return conv2d(x, weight, bias, algorithm="im2col")
+
+
+def pointwise_conv2d_backward(grad_output, x, weight, *, input_grad=True, weight_grad=True, bias_grad=True):
+    """Gradients of pointwise_conv2d; grad_w has weight's shape ((C_out, C_in) or 4-D)."""
+    weight4, ndim = _pointwise_weight(weight)
+    gx, gw, gb = conv2d_backward(grad_output, x, weight4, input_grad=input_grad, weight_grad=weight_grad,
+                                 bias_grad=bias_grad, algorithm="im2col")
+    if gw is not None and ndim == 2:
+        gw = gw.reshape(gw.shape[:2])
+    return gx, gw, gb

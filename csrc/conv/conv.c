@@ -130,7 +130,9 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
         if (p->n == 0) return FC_OK;                                                                  \
         const fc_conv_geom g = forward_geom(p, w);                                                    \
         if (algo == FC_CONV_DIRECT) {                                                                 \
-            return SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, bias, y, clamp_threads(&g, nthreads));                  \
+            return p->c_in == p->groups /* depthwise family: one input channel per group */      \
+                       ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, x, bias, y, clamp_threads(&g, nthreads)) \
+                       : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, bias, y, clamp_threads(&g, nthreads));                  \
         }                                                                                             \
         return fc_##pre##conv_im2col(&g, x, bias, y, nthreads);                                       \
     }                                                                                                 \
@@ -162,7 +164,9 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
                 g.w_kh = ph * base.w_kh;                                                              \
                 g.w_kw = pw * base.w_kw;                                                              \
                 const int rc = algo == FC_CONV_DIRECT                                                 \
-                                   ? SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads)) \
+                                   ? (p->c_in == p->groups                                        \
+                                          ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads)) \
+                                          : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads))) \
                                    : fc_##pre##conv_im2col(&g, dy, NULL, dx, nthreads);               \
                 if (rc != FC_OK) return rc;                                                           \
             }                                                                                         \
