@@ -184,7 +184,9 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
             return FC_OK;                                                                             \
         }                                                                                             \
         if (algo == FC_CONV_DIRECT) {                                                                 \
-            return SELECT_DIRECT(fc_##pre##conv_direct_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads));             \
+            return p->c_in == p->groups                                                            \
+                       ? SELECT_DIRECT(fc_##pre##dwconv_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads)) \
+                       : SELECT_DIRECT(fc_##pre##conv_direct_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads));             \
         }                                                                                             \
         return fc_##pre##conv_wgrad_im2col(&g, dy, x, dw, nthreads);                                  \
     }

@@ -68,7 +68,9 @@ static inline int64_t fc_axis_src(const fc_axis *a, int64_t o, int64_t k)
  * destination channel forward (cs == 1) or one destination channel per group (cd == 1). */
 #define FC_DECLARE_DWCONV(isa)                                                                       \
     int fc_sdwconv_##isa(const fc_conv_geom *, const float *, const float *, float *, int);        \
-    int fc_ddwconv_##isa(const fc_conv_geom *, const double *, const double *, double *, int);
+    int fc_ddwconv_##isa(const fc_conv_geom *, const double *, const double *, double *, int);      \
+    int fc_sdwconv_wgrad_##isa(const fc_conv_geom *, const float *, const float *, float *, int);  \
+    int fc_ddwconv_wgrad_##isa(const fc_conv_geom *, const double *, const double *, double *, int);
 FC_DECLARE_DWCONV(avx512)
 FC_DECLARE_DWCONV(avx2)
 FC_DECLARE_DWCONV(ref)
