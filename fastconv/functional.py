@@ -251,3 +251,5 @@ def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, outpu
     if bias_grad:
         grad_b = dy.sum(axis=(0, 2, 3))
     return grad_x, grad_w, grad_b
+
+from ._pooling import *  # noqa: E402,F401,F403  (max/avg/adaptive/global pooling)
