@@ -80,7 +80,7 @@ def _grad_output(grad_output, out_shape4, unbatched, dtype=None):
     return np.ascontiguousarray(dy).reshape(n * c, oh, ow)
 
 
-def _indices(indices, out_shape4, unbatched, hw):
+def _indices(indices, out_shape4, unbatched):
     if not isinstance(indices, np.ndarray):
         raise TypeError(f"indices must be a numpy.ndarray of int64, got {type(indices).__name__}")
     if indices.dtype.kind not in "iu":
@@ -89,8 +89,6 @@ def _indices(indices, out_shape4, unbatched, hw):
     expected = out_shape4[1:] if unbatched else out_shape4
     if indices.shape != tuple(expected):
         raise ValueError(f"indices must have the output's shape {tuple(expected)}, got {indices.shape}")
-    if indices.size and (indices.min() < 0 or indices.max() >= hw):
-        raise ValueError(f"indices must lie in [0, H*W = {hw}), got values in [{indices.min()}, {indices.max()}]")
     n, c, oh, ow = out_shape4
     return np.ascontiguousarray(indices, dtype=np.int64).reshape(n * c, oh, ow)
 
@@ -185,7 +183,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 def max_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                         indices=None):
     """Gradient of max_pool2d with respect to x: grad_output scattered (summed) to each window's
-    maximum. `indices` (from return_indices=True) is used when given, else recomputed from x."""
+    maximum. `indices` (from return_indices=True) is used when given, else recomputed from x.
+    An index outside [0, H*W) contributes nothing (PyTorch reports such an index for a dilated
+    window lying wholly in the padding, whose maximum is -inf)."""
     xp, shape4, unbatched = _input(x)
     geom, out4 = _window_geometry(shape4, kernel_size, stride, padding, dilation, ceil_mode)
     dy = _grad_output(grad_output, out4, unbatched, xp.dtype)
@@ -193,7 +193,7 @@ def max_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dil
         _, idx = _forward("max", xp, geom, out4, False, True)
         idx = idx.reshape((xp.shape[0],) + out4[2:])
     else:
-        idx = _indices(indices, out4, unbatched, shape4[2] * shape4[3])
+        idx = _indices(indices, out4, unbatched)
     return _backward("max", dy, idx, geom, shape4, unbatched, xp.dtype)
 
 
@@ -264,7 +264,7 @@ def adaptive_max_pool2d_backward(grad_output, x, output_size, indices=None):
         _, idx = _forward("adaptive_max", xp, geom, out4, False, True)
         idx = idx.reshape((xp.shape[0],) + out4[2:])
     else:
-        idx = _indices(indices, out4, unbatched, shape4[2] * shape4[3])
+        idx = _indices(indices, out4, unbatched)
     return _backward("adaptive_max", dy, idx, geom, shape4, unbatched, xp.dtype)
 
 
