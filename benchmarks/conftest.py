@@ -91,8 +91,8 @@ def pytest_terminal_summary(terminalreporter):
             bw = f"{nbytes / median / 1e9:6.1f} {100 * nbytes / median / 1e9 / _copy_bw[0]:5.0f}" if nbytes \
                 else f"{'':6} {'':5}"
             others = [f"{o}:{m / median:.2f}" for o, (m, *_) in impls.items() if o != impl]
-            tr.write_line(f"{group:<44} {impl:<12} {gf:8.1f} {100 * gf / measured_peak(threads):6.1f} {bw} "
-                          f"{' '.join(others):>12}")
+            fl = f"{gf:8.1f} {100 * gf / measured_peak(threads):6.1f}" if flops else f"{'-':>8} {'-':>6}"
+            tr.write_line(f"{group:<44} {impl:<12} {fl} {bw} {' '.join(others):>12}")
 
 
 @pytest.fixture
