@@ -189,3 +189,6 @@ def conv2d_backward_weight(const floating[:, :, :, ::1] dy, const floating[:, :,
             rc = fc_conv2d_backward_weight_f64(&p, <fc_conv_algo>algo, &dy[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                dwp, dbp, nthreads)
     _check(rc, "conv2d_backward (weight gradient)")
+
+
+include "_pool.pxi"

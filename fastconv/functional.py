@@ -309,3 +309,7 @@ def pointwise_conv2d_backward(grad_output, x, weight, *, input_grad=True, weight
     if gw is not None and ndim == 2:
         gw = gw.reshape(gw.shape[:2])
     return gx, gw, gb
+
+
+# ---- pooling (fastconv/_pooling.py) ---------------------------------------------------------
+from ._pooling import *  # noqa: E402,F401,F403  (max/avg/adaptive/global pooling)

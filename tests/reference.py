@@ -296,3 +296,194 @@ def conv_transpose2d_backward_abs_ref(grad_output, x, weight, stride=1, padding=
     return conv_transpose2d_backward_ref(np.abs(_as_float64(grad_output)), np.abs(_as_float64(x)),
                                          np.abs(_as_float64(weight)), stride, padding, output_padding,
                                          groups, dilation)
+
+
+# ---- pooling ----------------------------------------------------------------------------------
+#
+# PyTorch's semantics (NCHW or CHW). Output size per axis:
+#     out = floor_or_ceil((n + 2p - d(k-1) - 1) / s) + 1, and in ceil mode one fewer when the last
+#     window would start at or beyond n + p (in the right/bottom padding).
+# Window o covers o*s - p + i*d (i < k), clipped to the input: padding is never a candidate for
+# max and adds zeros for avg. Max walks the taps in raster order, taking a value when it is
+# greater than the running maximum or NaN (so the first maximum wins, NaN propagates, and the
+# index is that of the last NaN); the running maximum starts at -inf with the index of the
+# first valid tap. Each function loops over the kernel taps with whole-array NumPy operations.
+
+
+def pool_output_size(n, k, s, p, d=1, ceil_mode=False):
+    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _pool_args(kernel_size, stride, padding, dilation=1):
+    k = _pair(kernel_size)
+    s = k if stride is None else _pair(stride)
+    return k, s, _pair(padding), _pair(dilation)
+
+
+def _tap_positions(out, k_i, s, p, d):
+    """Input positions of tap k_i for outputs 0..out-1 along an axis."""
+    return np.arange(out) * s - p + k_i * d
+
+
+def max_pool2d_ref(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """(values, int64 flat indices) of PyTorch's max_pool2d, in float64."""
+    x, unbatched = _batched(_as_float64(x))
+    n, c, h, w = x.shape
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation)
+    oh, ow = (pool_output_size(h, k[0], s[0], p[0], d[0], ceil_mode),
+              pool_output_size(w, k[1], s[1], p[1], d[1], ceil_mode))
+    m = np.full((n, c, oh, ow), -np.inf)
+    # the index of the first valid tap (PyTorch moves a negative start up by whole dilations)
+    def first(out, s_, p_, d_):
+        st = np.arange(out) * s_ - p_
+        return np.where(st < 0, st + (-st + d_ - 1) // d_ * d_, st)
+    idx = np.broadcast_to(first(oh, s[0], p[0], d[0])[:, None] * w + first(ow, s[1], p[1], d[1])[None, :],
+                          (n, c, oh, ow)).astype(np.int64)
+    for ki in range(k[0]):
+        rows = _tap_positions(oh, ki, s[0], p[0], d[0])
+        for kj in range(k[1]):
+            cols = _tap_positions(ow, kj, s[1], p[1], d[1])
+            valid = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]
+            v = x[:, :, np.clip(rows, 0, h - 1)[:, None], np.clip(cols, 0, w - 1)[None, :]]
+            take = valid & ((v > m) | np.isnan(v))
+            m = np.where(take, v, m)
+            idx = np.where(take, rows[:, None] * w + cols[None, :], idx)
+    if unbatched:
+        return m[0], idx[0]
+    return m, idx
+
+
+def max_pool2d_backward_ref(grad_output, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Gradient of max_pool2d: grad_output summed into each window's argmax, float64."""
+    _, idx = max_pool2d_ref(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _scatter_to_indices(grad_output, idx, np.shape(x))
+
+
+def _scatter_to_indices(grad_output, idx, x_shape):
+    g, unbatched = _batched(_as_float64(grad_output))
+    idx = np.asarray(idx).reshape(g.shape)
+    n, c = g.shape[:2]
+    h, w = x_shape[-2:]
+    gx = np.zeros((n * c, h * w))
+    planes, flat, values = np.repeat(np.arange(n * c), idx[0, 0].size), idx.reshape(-1), g.reshape(-1)
+    ok = (flat >= 0) & (flat < h * w)   # a dilated window wholly in the padding has no argmax
+    np.add.at(gx, (planes[ok], flat[ok]), values[ok])
+    gx = gx.reshape(n, c, h, w)
+    return gx[0] if unbatched else gx
+
+
+def _avg_divisor(out, k, s, p, n, count_include_pad):
+    """PyTorch's divisor factor along one axis, per output."""
+    st = np.arange(out) * s - p
+    end = np.minimum(st + k, n + p)
+    if count_include_pad:
+        return (end - st).astype(np.float64)
+    return (np.minimum(end, n) - np.maximum(st, 0)).astype(np.float64)
+
+
+def _avg_geometry(shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    h, w = shape[-2:]
+    k, s, p, _ = _pool_args(kernel_size, stride, padding)
+    oh, ow = pool_output_size(h, k[0], s[0], p[0], 1, ceil_mode), pool_output_size(w, k[1], s[1], p[1], 1, ceil_mode)
+    if divisor_override:
+        div = np.full((oh, ow), float(divisor_override))
+    else:
+        div = (_avg_divisor(oh, k[0], s[0], p[0], h, count_include_pad)[:, None]
+               * _avg_divisor(ow, k[1], s[1], p[1], w, count_include_pad)[None, :])
+    return k, s, p, (oh, ow), div
+
+
+def avg_pool2d_ref(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                   divisor_override=None):
+    """PyTorch's avg_pool2d in float64."""
+    x, unbatched = _batched(_as_float64(x))
+    n, c, h, w = x.shape
+    k, s, p, (oh, ow), div = _avg_geometry(x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                           divisor_override)
+    total = np.zeros((n, c, oh, ow))
+    for ki in range(k[0]):
+        rows = _tap_positions(oh, ki, s[0], p[0], 1)
+        for kj in range(k[1]):
+            cols = _tap_positions(ow, kj, s[1], p[1], 1)
+            valid = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]
+            v = x[:, :, np.clip(rows, 0, h - 1)[:, None], np.clip(cols, 0, w - 1)[None, :]]
+            total += np.where(valid, v, 0.0)
+    y = total / div
+    return y[0] if unbatched else y
+
+
+def avg_pool2d_backward_ref(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                            count_include_pad=True, divisor_override=None):
+    """Gradient of avg_pool2d with respect to an input of input_shape, float64."""
+    g, unbatched = _batched(_as_float64(grad_output))
+    h, w = input_shape[-2:]
+    n, c = g.shape[:2]
+    k, s, p, (oh, ow), div = _avg_geometry(input_shape, kernel_size, stride, padding, ceil_mode,
+                                           count_include_pad, divisor_override)
+    gx = np.zeros((n, c, h, w))
+    share = g / div
+    for ki in range(k[0]):
+        rows = _tap_positions(oh, ki, s[0], p[0], 1)
+        rv = (rows >= 0) & (rows < h)
+        for kj in range(k[1]):
+            cols = _tap_positions(ow, kj, s[1], p[1], 1)
+            cv = (cols >= 0) & (cols < w)
+            # distinct outputs of one tap hit distinct inputs, so plain fancy-index += is exact
+            gx[:, :, rows[rv][:, None], cols[cv][None, :]] += share[:, :, rv][:, :, :, cv]
+    return gx[0] if unbatched else gx
+
+
+def adaptive_windows(n, out):
+    """[(start, end)] of PyTorch's adaptive windows along an axis of n inputs and out outputs."""
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+
+def adaptive_avg_pool2d_ref(x, output_size):
+    x, unbatched = _batched(_as_float64(x))
+    oh, ow = _pair(output_size)
+    y = np.empty(x.shape[:2] + (oh, ow))
+    for i, (h0, h1) in enumerate(adaptive_windows(x.shape[2], oh)):
+        for j, (w0, w1) in enumerate(adaptive_windows(x.shape[3], ow)):
+            y[:, :, i, j] = x[:, :, h0:h1, w0:w1].sum(axis=(2, 3)) / ((h1 - h0) * (w1 - w0))
+    return y[0] if unbatched else y
+
+
+def adaptive_avg_pool2d_backward_ref(grad_output, input_shape):
+    g, unbatched = _batched(_as_float64(grad_output))
+    h, w = input_shape[-2:]
+    gx = np.zeros(g.shape[:2] + (h, w))
+    for i, (h0, h1) in enumerate(adaptive_windows(h, g.shape[2])):
+        for j, (w0, w1) in enumerate(adaptive_windows(w, g.shape[3])):
+            gx[:, :, h0:h1, w0:w1] += (g[:, :, i, j] / ((h1 - h0) * (w1 - w0)))[:, :, None, None]
+    return gx[0] if unbatched else gx
+
+
+def adaptive_max_pool2d_ref(x, output_size):
+    """(values, int64 flat indices) of PyTorch's adaptive_max_pool2d, float64."""
+    x, unbatched = _batched(_as_float64(x))
+    n, c, h, w = x.shape
+    oh, ow = _pair(output_size)
+    y = np.empty((n, c, oh, ow))
+    idx = np.empty((n, c, oh, ow), dtype=np.int64)
+    for i, (h0, h1) in enumerate(adaptive_windows(h, oh)):
+        for j, (w0, w1) in enumerate(adaptive_windows(w, ow)):
+            m = np.full((n, c), -np.inf)
+            best = np.full((n, c), h0 * w + w0, dtype=np.int64)
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    v = x[:, :, ih, iw]
+                    take = (v > m) | np.isnan(v)
+                    m = np.where(take, v, m)
+                    best = np.where(take, ih * w + iw, best)
+            y[:, :, i, j], idx[:, :, i, j] = m, best
+    if unbatched:
+        return y[0], idx[0]
+    return y, idx
+
+
+def adaptive_max_pool2d_backward_ref(grad_output, x, output_size):
+    _, idx = adaptive_max_pool2d_ref(x, output_size)
+    return _scatter_to_indices(grad_output, idx, np.shape(x))

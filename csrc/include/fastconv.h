@@ -102,4 +102,5 @@ int fc_conv2d_backward_weight_f64(const fc_conv2d_params *p, fc_conv_algo algo, 
 #ifdef __cplusplus
 }
 #endif
+#include "fastconv_pool.h"
 #endif
