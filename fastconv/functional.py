@@ -97,11 +97,15 @@ def choose_algorithm(geom, pass_="forward"):
     rows, i.e. 16 or more. Below that the direct kernels win on ungrouped layers, and on grouped
     ones when the taps summed per output (channels read per group x kernel size, the GEMM's K)
     are fewer than 32. For the weight gradient im2col wins. Depthwise layers (one input channel
-    per group) always take "direct", which runs the dedicated depthwise kernels."""
+    per group) always take "direct", which runs the dedicated depthwise kernels, and pointwise
+    layers (1x1, stride 1, unpadded) the GEMM."""
     n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
     cin_g, cout_g = c_in // groups, c_out // groups
     if groups > 1 and cin_g == 1:  # depthwise: the direct algorithm runs the depthwise kernels
         return "direct"
+    sh, sw, dh, dw, pt, pl = geom[9:15]
+    if kh == kw == 1 and sh == sw == 1 and pt == pl == 0 and (oh, ow) == (h, w):
+        return "im2col"  # pointwise: a plain GEMM per image (whole-plane packing)
     if pass_ == "weight":
         return "im2col"
     read, written = (cin_g, cout_g) if pass_ == "forward" else (cout_g, cin_g)
