@@ -12,8 +12,10 @@ except ImportError as exc:  # the source folder, not an installed or built packa
 from ._threads import get_num_threads, set_num_threads, threads
 from ._runtime import config, show_config, peak_gflops
 from .functional import matmul
+from ._serialization import load, save
+from .nn.init import manual_seed
 
 __all__ = [
     "__version__", "config", "show_config", "peak_gflops",
-    "get_num_threads", "set_num_threads", "threads", "matmul",
+    "get_num_threads", "set_num_threads", "threads", "matmul", "save", "load", "manual_seed",
 ]
