@@ -5,7 +5,7 @@
     logits = model(x)                          # train mode: keeps what backward needs
     grad_x = model.backward(grad_logits)       # adds to every parameter's .grad
 
-Seeding: ``fastconv.nn.init.manual_seed(s)`` (or ``fastconv.nn.manual_seed``), or ``rng=`` per layer.
+Seeding: ``fastconv.manual_seed(s)`` (= ``fastconv.nn.init.manual_seed``), or ``rng=`` per layer.
 """
 from . import init
 from .containers import Concat, ModuleDict, ModuleList, Residual, Scale, Sequential
@@ -15,6 +15,7 @@ from .layers import (
     Flatten, Hardsigmoid, Hardswish, Identity, LeakyReLU, Linear, LocalResponseNorm, MaxPool2d, ReLU, ReLU6,
     Sigmoid, SiLU, Softmax, Tanh,
 )
+from .losses import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
@@ -23,10 +24,5 @@ __all__ = [
     "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm",
     "ReLU", "ReLU6", "LeakyReLU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "Softmax", "Dropout",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten", "Identity",
+    "CrossEntropyLoss", "MSELoss",
 ]
-
-try:  # written alongside; absent only during development
-    from .losses import CrossEntropyLoss, MSELoss  # noqa: F401
-    __all__ += ["CrossEntropyLoss", "MSELoss"]
-except ImportError:
-    pass
