@@ -14,8 +14,9 @@ from ._runtime import config, show_config, peak_gflops
 from .functional import matmul
 from ._serialization import load, save
 from .nn.init import manual_seed
+from .summary import summary
 
 __all__ = [
     "__version__", "config", "show_config", "peak_gflops",
-    "get_num_threads", "set_num_threads", "threads", "matmul", "save", "load", "manual_seed",
+    "get_num_threads", "set_num_threads", "threads", "matmul", "save", "load", "manual_seed", "summary",
 ]
