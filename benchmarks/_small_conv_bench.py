@@ -1,4 +1,4 @@
-"""Plumbing shared by the depthwise and pointwise benchmark modules: timing a case under the
+"""Plumbing shared by the conv2d, depthwise and pointwise benchmark modules: timing a case under the
 thread limits, recording it with run_bench, and checking its result against the NumPy peer."""
 import contextlib
 import time

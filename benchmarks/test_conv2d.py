@@ -11,36 +11,27 @@ numpy, torch), "conv2d-bwd-data <layer>", "conv2d-bwd-weight <layer>" and "conv2
 <layer>" (fastconv auto, numpy, torch). flops = 2*N*Cout*OH*OW*(Cin/groups)*kh*kw per pass, three
 times that for fwd+bwd. Every timed result is also checked against the NumPy reference.
 """
-import contextlib
 import csv
 import functools
 import os
 import sys
-import time
 from typing import NamedTuple
 
 import numpy as np
 import pytest
 
-import fastconv
 import fastconv.functional as F
 
 # pyproject sets --import-mode=importlib, which puts no test folder on sys.path: add this one so
 # the NumPy peers import the same way whatever the rootdir or invocation.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _conv_numpy as npconv  # noqa: E402
+from _small_conv_bench import TARGET_SECONDS, THREADS, time_one_call, torch_threads  # noqa: E402,F401  (torch_threads: autouse fixture)
 
 try:
     import torch
 except ImportError:  # torch is an optional peer: its cases are simply left out
     torch = None
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - threadpoolctl is in the test extra
-    threadpool_limits = None
-
-THREADS = 2
-TARGET_SECONDS = 0.25       # per benchmark: rounds = TARGET_SECONDS / (one untimed call), 5..200
 DTYPE = np.float32
 # Under --benchmark-disable (CI smoke run) every layer runs at batch 1, and the NumPy peer is
 # left out for the layers whose batch-1 forward is bigger than this (the reference still runs).
@@ -253,28 +244,6 @@ def as_numpy(r):
 CASES = [pytest.param(layer, pass_, impl, id=f"{layer.name}-{pass_}-{impl}")
          for layer in LAYERS for pass_, (impls, _) in PASSES.items()
          for impl in impls if impl in IMPLS]
-
-
-def time_one_call(fn):
-    """Seconds of one fn() call, under the thread limits run_bench uses."""
-    with contextlib.ExitStack() as stack:
-        if threadpool_limits is not None:
-            stack.enter_context(threadpool_limits(THREADS))
-        stack.enter_context(fastconv.threads(THREADS))
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def torch_threads():
-    if torch is not None:
-        old = torch.get_num_threads()
-        torch.set_num_threads(THREADS)
-        yield
-        torch.set_num_threads(old)
-    else:
-        yield
 
 
 @pytest.mark.parametrize("layer,pass_,impl", CASES)
