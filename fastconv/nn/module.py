@@ -112,11 +112,11 @@ class Module:
         d = self.__dict__
         if isinstance(value, Parameter):
             self._check_init()
-            self._forget(name)
+            self._forget(name, keep=self._parameters)
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._check_init()
-            self._forget(name)
+            self._forget(name, keep=self._modules)
             self._modules[name] = value
         elif "_parameters" in d and name in self._parameters:
             if value is not None:
@@ -133,9 +133,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
+        # `keep`: the registry about to receive `name`, left alone so that a replaced entry keeps
+        # its place (Sequential's order), as in PyTorch
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent.discard(name)
         self.__dict__.pop(name, None)
 
@@ -159,13 +162,13 @@ class Module:
         self._check_init()
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter({name!r}): expected a Parameter or None, got {type(param).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, array, persistent=True):
         """Register a non-trainable array (or None), saved in the state dict unless persistent=False."""
         self._check_init()
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = None if array is None else np.asarray(array)
         if not persistent:
             self._non_persistent.add(name)
@@ -176,7 +179,7 @@ class Module:
             raise TypeError(f"add_module({name!r}): expected a Module or None, got {type(module).__name__}")
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
