@@ -191,6 +191,22 @@ def test_efficientnet_se_gradcheck_float64():
     assert np.isclose(gx[idx], (lp - lm) / (2 * eps), rtol=1e-4, atol=1e-7)
 
 
+
+def test_efficientnet_stochastic_depth_schedule_and_train_mode():
+    """torchvision's schedule: block i of 16 drops its residual branch with p = 0.2 * i / 16; a
+    dropped branch leaves the identity path, in value and in gradient; eval mode never drops."""
+    from fastconv.models.efficientnet import MBConv
+    model = efficientnet_b0(num_classes=10)
+    probs = [m.stochastic_depth.p for m in model.modules() if isinstance(m, MBConv)]
+    np.testing.assert_allclose(probs, 0.2 * np.arange(16) / 16)
+    block = MBConv(6, 3, 1, 8, 8, stochastic_depth_prob=1.0).double()
+    x = np.random.default_rng(0).standard_normal((3, 8, 5, 5))
+    g = np.random.default_rng(1).standard_normal(x.shape)
+    np.testing.assert_array_equal(block(x), x)
+    np.testing.assert_array_equal(block.backward(g), g)
+    block.eval()
+    assert not np.allclose(block(x), x)
+
 def _torchvision():
     pytest.importorskip("torch")
     return pytest.importorskip("torchvision")

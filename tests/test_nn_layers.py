@@ -163,6 +163,27 @@ def test_dropout_train_eval_and_seeding():
         nn.Dropout(1.5)
 
 
+
+def test_stochastic_depth_drops_whole_samples():
+    x = RNG.standard_normal((400, 3, 2, 2)).astype(np.float32)
+    sd = nn.StochasticDepth(0.25, "row", rng=1)
+    y = sd(x)
+    dropped = np.all(y == 0, axis=(1, 2, 3))
+    assert 0.15 < dropped.mean() < 0.35  # whole samples, about p of them
+    np.testing.assert_allclose(y[~dropped], x[~dropped] / 0.75, rtol=1e-6)
+    g = RNG.standard_normal(x.shape).astype(np.float32)
+    gx = sd.backward(g)
+    assert np.all(gx[dropped] == 0)
+    np.testing.assert_allclose(gx[~dropped], g[~dropped] / 0.75, rtol=1e-6)
+    batch = nn.StochasticDepth(0.5, "batch", rng=2)
+    outs = [batch(x) for _ in range(20)]
+    assert all(np.all(o == 0) or np.allclose(o, 2 * x) for o in outs) and 0 < sum(np.all(o == 0) for o in outs) < 20
+    sd.eval()
+    np.testing.assert_array_equal(sd(x), x)
+    assert (nn.StochasticDepth(1.0)(x) == 0).all()
+    with pytest.raises(ValueError, match="mode"):
+        nn.StochasticDepth(0.1, "col")
+
 # ---- forward values and shapes ---------------------------------------------------------------------------
 
 def test_conv2d_matches_functional_and_shapes():

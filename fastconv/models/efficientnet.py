@@ -53,7 +53,8 @@ class SqueezeExcitation(nn.Module):
 class MBConv(nn.Module):
     """torchvision's MBConv (keys ``block.0.0.weight``, ...)."""
 
-    def __init__(self, expand_ratio, kernel, stride, input_channels, out_channels, bn_eps=1e-5):
+    def __init__(self, expand_ratio, kernel, stride, input_channels, out_channels, bn_eps=1e-5,
+                 stochastic_depth_prob=0.0):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"illegal stride value {stride}")
@@ -67,14 +68,16 @@ class MBConv(nn.Module):
         layers.append(SqueezeExcitation(expanded, max(1, input_channels // 4)))
         layers.append(conv_norm_act(expanded, out_channels, kernel_size=1, activation=None, bn_eps=bn_eps))
         self.block = nn.Sequential(*layers)
+        self.stochastic_depth = nn.StochasticDepth(stochastic_depth_prob, "row")
         self.out_channels = out_channels
 
     def forward(self, x):
         y = self.block(x)
-        return y + x if self.use_res_connect else y
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def backward(self, grad_output, input_grad=True):
-        g = self.block.backward(grad_output, input_grad=input_grad)
+        g = self.stochastic_depth.backward(grad_output) if self.use_res_connect else grad_output
+        g = self.block.backward(g, input_grad=input_grad)
         if self.use_res_connect and input_grad:
             g = g + grad_output
         return g
@@ -90,14 +93,18 @@ class EfficientNet(nn.Module):
     conv), global average pool, classifier = Dropout + Linear."""
 
     def __init__(self, setting=_B0, num_classes=1000, dropout=0.2, last_channel=None, in_channels=3,
-                 bn_eps=1e-5):
+                 bn_eps=1e-5, stochastic_depth_prob=0.2):
         super().__init__()
         first = setting[0][3]
         features = [conv_norm_act(in_channels, first, kernel_size=3, stride=2, activation=nn.SiLU, bn_eps=bn_eps)]
+        total_blocks, block_id = sum(row[-1] for row in setting), 0
         for expand, k, s, cin, cout, n in setting:
             stage = []
             for i in range(n):
-                stage.append(MBConv(expand, k, s if i == 0 else 1, cin if i == 0 else cout, cout, bn_eps=bn_eps))
+                sd_prob = stochastic_depth_prob * block_id / total_blocks
+                stage.append(MBConv(expand, k, s if i == 0 else 1, cin if i == 0 else cout, cout, bn_eps=bn_eps,
+                                    stochastic_depth_prob=sd_prob))
+                block_id += 1
             features.append(nn.Sequential(*stage))
         last_in = setting[-1][4]
         last_channel = 4 * last_in if last_channel is None else last_channel

@@ -13,7 +13,7 @@ from .init import manual_seed
 from .layers import (
     AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout,
     Flatten, Hardsigmoid, Hardswish, Identity, LeakyReLU, Linear, LocalResponseNorm, MaxPool2d, ReLU, ReLU6,
-    Sigmoid, SiLU, Softmax, Tanh,
+    Sigmoid, SiLU, Softmax, StochasticDepth, Tanh,
 )
 from .losses import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
@@ -23,6 +23,7 @@ __all__ = [
     "Sequential", "ModuleList", "ModuleDict", "Residual", "Concat", "Scale",
     "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm",
     "ReLU", "ReLU6", "LeakyReLU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "Softmax", "Dropout",
+    "StochasticDepth",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten", "Identity",
     "CrossEntropyLoss", "MSELoss",
 ]

@@ -593,6 +593,40 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+
+class StochasticDepth(Module):
+    """torchvision.ops.StochasticDepth (Huang et al. 2016) for residual branches: in train mode
+    zero the whole input of a sample ("row") or of the batch ("batch") with probability p and
+    scale the survivors by 1 / (1 - p); identity in eval mode or with p == 0. Random draws as
+    Dropout's (``rng``, else the global generator)."""
+
+    def __init__(self, p, mode="row", *, rng=None):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"drop probability has to be between 0 and 1, but got {p}")
+        if mode not in ("row", "batch"):
+            raise ValueError(f"mode has to be either 'batch' or 'row', but got {mode!r}")
+        self.p, self.mode = float(p), mode
+        self.rng = init.resolve_rng(rng)
+
+    def forward(self, x):
+        x = _check_input(self, x)
+        if not self.training or self.p == 0:
+            self.save_for_backward(None)
+            return x.copy()
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1) if self.mode == "row" else (1,) * x.ndim
+        rng = self.rng if self.rng is not None else init.get_rng()
+        keep = (rng.random(shape) >= self.p).astype(x.dtype)
+        if self.p < 1:
+            keep *= x.dtype.type(1 / (1 - self.p))
+        self.save_for_backward(keep)
+        return x * keep
+
+    backward = Dropout.backward
+
+    def extra_repr(self):
+        return f"p={self.p}, mode={self.mode}"
+
 # ---- pooling and reshaping ------------------------------------------------------------------------
 
 class MaxPool2d(Module):
