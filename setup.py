@@ -6,6 +6,7 @@ AVX2+FMA, the rest the baseline of the target. The right kernels are chosen at r
 (csrc/runtime/cpu.c), so the wheel runs on any x86-64 CPU; nothing is tuned to the build machine.
 """
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -14,6 +15,7 @@ from pathlib import Path
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
 CSRC = Path("csrc")
@@ -69,6 +71,18 @@ class BuildExt(build_ext):
         super().build_extension(ext)
 
 
+class BuildPy(build_py):
+    """Ship the layer tables of benchmarks/ (*.csv) inside the package as fastconv/bench/tables/,
+    for `fastconv bench` in an installed package; benchmarks/ keeps the only copy in the source."""
+
+    def run(self):
+        super().run()
+        dst = Path(self.build_lib) / "fastconv" / "bench" / "tables"
+        dst.mkdir(parents=True, exist_ok=True)
+        for table in sorted((HERE / "benchmarks").glob("*.csv")):
+            shutil.copyfile(table, dst / table.name)
+
+
 c_sources = sorted(str(p) for p in CSRC.rglob("*.c"))
 depends = sorted(str(p) for p in CSRC.rglob("*.h")) + sorted(str(p) for p in CSRC.rglob("*.inc"))
 ext = Extension(
@@ -84,5 +98,5 @@ if sys.platform != "linux":
 
 setup(
     ext_modules=cythonize([ext], language_level=3, compiler_directives={"boundscheck": False, "wraparound": False}),
-    cmdclass={"build_ext": BuildExt},
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
 )

@@ -1,5 +1,5 @@
 """conv2d forward and backward on the conv layers of the classic networks (conv_layers.csv):
-fastconv vs a NumPy im2col peer (_conv_numpy.py) vs PyTorch (when installed), fp32, 2 threads.
+fastconv vs a NumPy im2col peer (fastconv/bench/numpy_peers.py) vs PyTorch (when installed), fp32, 2 threads.
 
     pytest benchmarks/test_conv2d.py                   # table at the end: GFLOP/s, %peak, ratios
     pytest benchmarks/test_conv2d.py -k vgg16_conv3_2  # one layer
@@ -11,7 +11,6 @@ numpy, torch), "conv2d-bwd-data <layer>", "conv2d-bwd-weight <layer>" and "conv2
 <layer>" (fastconv auto, numpy, torch). flops = 2*N*Cout*OH*OW*(Cin/groups)*kh*kw per pass, three
 times that for fwd+bwd. Every timed result is also checked against the NumPy reference.
 """
-import csv
 import functools
 import os
 import sys
@@ -25,7 +24,7 @@ import fastconv.functional as F
 # pyproject sets --import-mode=importlib, which puts no test folder on sys.path: add this one so
 # the NumPy peers import the same way whatever the rootdir or invocation.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _conv_numpy as npconv  # noqa: E402
+from fastconv.bench import load_table, numpy_peers as npconv  # noqa: E402
 from _small_conv_bench import TARGET_SECONDS, THREADS, time_one_call, torch_threads  # noqa: E402,F401  (torch_threads: autouse fixture)
 
 try:
@@ -74,14 +73,7 @@ class Layer(NamedTuple):
                     groups=self.groups)
 
 
-def load_layers(path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_layers.csv")):
-    with open(path, newline="") as f:
-        rows = csv.DictReader(line for line in f if line.strip() and not line.startswith("#"))
-        return [Layer(**{k: (v if k in ("name", "network") else int(v)) for k, v in row.items()})
-                for row in rows]
-
-
-LAYERS = load_layers()
+LAYERS = [Layer(**row) for row in load_table("conv_layers.csv", folder=os.path.dirname(os.path.abspath(__file__)))]
 
 
 # ---------------------------------------------------------------------------------- the data

@@ -17,7 +17,6 @@ run_bench, which records GB/s and % of the measured copy bandwidth (benchmark.ex
 the caches, so GB/s above the DRAM copy bandwidth is possible. Every timed result is checked
 against the NumPy peer.
 """
-import csv
 import functools
 import os
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 import pytest
 
 import fastconv.functional as F
+from fastconv.bench import load_table, numpy_peers as npp
 
 # --import-mode=importlib puts no test folder on sys.path: add this one for the shared plumbing.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -70,64 +70,10 @@ class Layer(NamedTuple):
         return elems * np.dtype(DTYPE).itemsize
 
 
-def load_layers(path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "depthwise_layers.csv")):
-    with open(path, newline="") as f:
-        rows = csv.DictReader(line for line in f if line.strip() and not line.startswith("#"))
-        return [Layer(**{k: (v if k in ("name", "network") else int(v)) for k, v in row.items()}) for row in rows]
+LAYERS = [Layer(**row) for row in load_table("depthwise_layers.csv", folder=os.path.dirname(os.path.abspath(__file__)))]
 
-
-LAYERS = load_layers()
-
-
-# ---------------------------------------------------------------------------------- NumPy peer
-#
-# Idiomatic NumPy, not deliberately slow: one padded copy of x, then one multiply-add per kernel
-# tap over the whole batch (strided views, a reused temporary, no Python loop over channels or
-# pixels). The weight gradient contracts each tap's view with grad_output in one einsum.
-
-def _tap(i, k_step, stride, count):
-    return slice(i * k_step, i * k_step + stride * (count - 1) + 1, stride)
-
-
-def np_depthwise_forward(x, weight, bias, stride, padding):
-    n, c, h, w = x.shape
-    cm, _, kh, kw = weight.shape
-    m = cm // c
-    oh, ow = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
-    xp = xp[:, :, None]                                        # (N, C, 1, Hp, Wp)
-    wt = weight.reshape(c, m, kh, kw)
-    y = np.empty((n, c, m, oh, ow), x.dtype)
-    y[...] = bias.reshape(1, c, m, 1, 1)
-    tmp = np.empty_like(y)
-    for i in range(kh):
-        for j in range(kw):
-            np.multiply(xp[:, :, :, _tap(i, 1, stride, oh), _tap(j, 1, stride, ow)],
-                        wt[None, :, :, i, j, None, None], out=tmp)
-            y += tmp
-    return y.reshape(n, cm, oh, ow)
-
-
-def np_depthwise_backward(grad_output, x, weight, stride, padding):
-    n, c, h, w = x.shape
-    cm, _, kh, kw = weight.shape
-    m = cm // c
-    _, _, oh, ow = grad_output.shape
-    gy = grad_output.reshape(n, c, m, oh, ow)
-    wt = weight.reshape(c, m, kh, kw)
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
-    gxp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), x.dtype)
-    gw = np.empty((c, m, kh, kw), x.dtype)
-    tmp = np.empty((n, c, m, oh, ow), x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, cols = _tap(i, 1, stride, oh), _tap(j, 1, stride, ow)
-            np.multiply(gy, wt[None, :, :, i, j, None, None], out=tmp)
-            gxp[:, :, rows, cols] += tmp.sum(axis=2) if m > 1 else tmp[:, :, 0]
-            gw[:, :, i, j] = np.einsum("ncmhw,nchw->cm", gy, xp[:, :, rows, cols])
-    gx = np.ascontiguousarray(gxp[:, :, padding:padding + h, padding:padding + w])
-    return gx, gw.reshape(weight.shape), grad_output.sum(axis=(0, 2, 3))
-
+# NumPy peer: fastconv.bench.numpy_peers (one padded copy of x, one multiply-add per tap over the
+# whole batch, the weight gradient one einsum per tap).
 
 # ---------------------------------------------------------------------------------- the data
 
@@ -147,11 +93,11 @@ class LayerData:
 
     @functools.cached_property
     def ref_forward(self):
-        return np_depthwise_forward(self.x, self.weight, self.bias, **self.args)
+        return npp.depthwise_forward(self.x, self.weight, self.bias, **self.args)
 
     @functools.cached_property
     def ref_backward(self):
-        return np_depthwise_backward(self.grad_output, self.x, self.weight, **self.args)
+        return npp.depthwise_backward(self.grad_output, self.x, self.weight, **self.args)
 
 
 @functools.lru_cache(maxsize=1)   # the cases run layer by layer: keep one layer's arrays only
@@ -178,11 +124,11 @@ def fastconv_impl():
 def numpy_impl():
     def fwd(d):
         x, w, b, a = d.x, d.weight, d.bias, d.args
-        return lambda: np_depthwise_forward(x, w, b, **a)
+        return lambda: npp.depthwise_forward(x, w, b, **a)
 
     def bwd(d):
         gy, x, w, a = d.grad_output, d.x, d.weight, d.args
-        return lambda: np_depthwise_backward(gy, x, w, **a)
+        return lambda: npp.depthwise_backward(gy, x, w, **a)
 
     return {"fwd": fwd, "bwd": bwd}
 

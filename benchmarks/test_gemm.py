@@ -3,23 +3,18 @@
     pytest benchmarks/test_gemm.py                # table at the end: GFLOP/s, % of peak, ratios
     pytest benchmarks/test_gemm.py -k square      # only the square sizes
 """
+import os
+
 import numpy as np
 import pytest
 
 import fastconv
+from fastconv.bench import load_table
 
-SQUARE = [256, 512, 1024, 2048]
-# (name, m, k, n) of the GEMMs conv layers make: m = out channels, k = in channels * kh * kw,
-# n = output pixels (im2col), for ResNet-50-like layers at 224x224 and a Linear layer at batch 8.
-CONV_SHAPES = [
-    ("conv1_7x7_64", 64, 147, 12544),
-    ("res2_3x3_64", 64, 576, 3136),
-    ("res3_3x3_128", 128, 1152, 784),
-    ("res4_3x3_256", 256, 2304, 196),
-    ("res5_3x3_512", 512, 4608, 49),
-    ("res2_1x1_256x64", 256, 64, 3136),
-    ("fc_1000x2048_b8", 1000, 2048, 8),
-]
+# squares and the GEMMs conv layers make: gemm_shapes.csv (shared with `fastconv bench --op gemm`)
+_TABLE = load_table("gemm_shapes.csv", folder=os.path.dirname(os.path.abspath(__file__)))
+SQUARE = [r["m"] for r in _TABLE if r["name"].startswith("square_")]
+CONV_SHAPES = [(r["name"], r["m"], r["k"], r["n"]) for r in _TABLE if not r["name"].startswith("square_")]
 IMPLS = {"fastconv": fastconv.matmul, "numpy": np.matmul}
 
 

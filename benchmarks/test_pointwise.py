@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import fastconv.functional as F
+from fastconv.bench import load_table, numpy_peers as npp
 
 # --import-mode=importlib puts no test folder on sys.path: add this one for the shared plumbing.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,31 +59,10 @@ class Layer(NamedTuple):
         return elems * np.dtype(DTYPE).itemsize
 
 
-# MobileNetV2 (torchvision, 224x224 input) projection (linear bottleneck) layers.
-LAYERS = [
-    Layer("mbv2_pw384to64_14", "MobileNetV2", 384, 64, 14, 14),
-    Layer("mbv2_pw32to16_112", "MobileNetV2", 32, 16, 112, 112),
-    Layer("mbv2_pw960to160_7", "MobileNetV2", 960, 160, 7, 7),
-]
+LAYERS = [Layer(**row) for row in load_table("pointwise_layers.csv", folder=os.path.dirname(os.path.abspath(__file__)))]
 
 
 # ---------------------------------------------------------------------------------- NumPy peer
-
-def np_pointwise_forward(x, weight, bias):
-    n, c, h, w = x.shape
-    y = np.matmul(weight, x.reshape(n, c, h * w))               # (N, Cout, H*W): a GEMM per image
-    y += bias[:, None]
-    return y.reshape(n, -1, h, w)
-
-
-def np_pointwise_backward(grad_output, x, weight):
-    n, c, h, w = x.shape
-    gy = grad_output.reshape(n, -1, h * w)
-    x3 = x.reshape(n, c, h * w)
-    gx = np.matmul(weight.T, gy).reshape(x.shape)
-    gw = np.tensordot(gy, x3, axes=([0, 2], [0, 2]))            # one GEMM over batch and pixels
-    return gx, gw, gy.sum(axis=(0, 2))
-
 
 # ---------------------------------------------------------------------------------- the data
 
@@ -99,11 +79,11 @@ class LayerData:
 
     @functools.cached_property
     def ref_forward(self):
-        return np_pointwise_forward(self.x, self.weight, self.bias)
+        return npp.pointwise_forward(self.x, self.weight, self.bias)
 
     @functools.cached_property
     def ref_backward(self):
-        return np_pointwise_backward(self.grad_output, self.x, self.weight)
+        return npp.pointwise_backward(self.grad_output, self.x, self.weight)
 
 
 @functools.lru_cache(maxsize=1)
@@ -128,11 +108,11 @@ def fastconv_impl():
 def numpy_impl():
     def fwd(d):
         x, w, b = d.x, d.weight, d.bias
-        return lambda: np_pointwise_forward(x, w, b)
+        return lambda: npp.pointwise_forward(x, w, b)
 
     def bwd(d):
         gy, x, w = d.grad_output, d.x, d.weight
-        return lambda: np_pointwise_backward(gy, x, w)
+        return lambda: npp.pointwise_backward(gy, x, w)
 
     return {"fwd": fwd, "bwd": bwd}
 

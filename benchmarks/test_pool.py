@@ -11,15 +11,16 @@ measured in the same run (benchmarks/conftest.py). The torch channels_last peer 
 input already in that layout (its conversion is not counted). Every timed result is checked
 against the NumPy peer.
 """
+import os
 import time
 from typing import NamedTuple
 
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import sliding_window_view
 
 import fastconv
 import fastconv.functional as F
+from fastconv.bench import load_table, numpy_peers as npp
 
 try:
     import torch
@@ -46,13 +47,7 @@ class PoolLayer(NamedTuple):
         return f"pool {self.name} {what} {n}x{self.c}x{self.h}x{self.w}"
 
 
-LAYERS = [
-    PoolLayer("resnet-stem", "max", 64, 112, 112, 3, 2, 1),       # ResNet/ResNeXt after conv1
-    PoolLayer("vgg16-pool2", "max", 128, 112, 112, 2, 2, 0),
-    PoolLayer("vgg16-pool3", "max", 256, 56, 56, 2, 2, 0),
-    PoolLayer("inception-v3-5b", "avg", 192, 35, 35, 3, 1, 1),    # Inception branch_pool
-    PoolLayer("resnet50-head", "global_avg", 2048, 7, 7),
-]
+LAYERS = [PoolLayer(**row) for row in load_table("pool_layers.csv", folder=os.path.dirname(os.path.abspath(__file__)))]
 BATCHES = [1, 8]
 
 
@@ -67,17 +62,9 @@ def fastconv_impl(layer, x):
 
 
 def numpy_impl(layer, x):
-    """Idiomatic NumPy: pad (with -inf for max), a strided sliding-window view, one reduction."""
-    if layer.kind == "global_avg":
-        return lambda: x.mean(axis=(2, 3), keepdims=True)
-    k, s, p = layer.k, layer.s, layer.p
-
-    def pool():
-        xp = x if p == 0 else np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)),
-                                     constant_values=-np.inf if layer.kind == "max" else 0)
-        v = sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s]
-        return v.max(axis=(-2, -1)) if layer.kind == "max" else v.mean(axis=(-2, -1), dtype=np.float32)
-    return pool
+    """Idiomatic NumPy (fastconv.bench.numpy_peers.pool2d): pad (with -inf for max), a strided
+    sliding-window view, one reduction."""
+    return lambda: npp.pool2d(x, layer.kind, layer.k, layer.s, layer.p)
 
 
 def torch_impl(channels_last):

@@ -53,7 +53,7 @@ def _parser():
     from .train import SMALL_INPUT_MODELS
     p = argparse.ArgumentParser(prog="fastconv", description="fastconv: CNNs on the CPU.")
     p.add_argument("--version", action="version", version=f"fastconv {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,info}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,info,bench}")
 
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--seed", type=int, default=None, help="seed of the train/test split, the weights and the "
@@ -93,6 +93,21 @@ def _parser():
     e.add_argument("--width", type=_positive_float, default=None)
 
     sub.add_parser("info", help="print fastconv.show_config()")
+
+    from .bench import OPS
+    b = sub.add_parser("bench", help="time fastconv against NumPy and PyTorch on real layers",
+                       description="Time fastconv against NumPy (and PyTorch when installed) on the layer "
+                       "tables of benchmarks/, side by side, or a whole network layer by layer (--model).")
+    b.add_argument("--op", default=None, choices=list(OPS) + ["all"], help="default all (unless --model)")
+    b.add_argument("--model", default=None, metavar="NAME",
+                   help="per-layer forward times of a fastconv.models network (e.g. resnet50) at 224x224")
+    b.add_argument("--batch", type=_positive_int, default=None,
+                   help="batch size (default: the table's for conv2d, 8 for the others, 1 for --model)")
+    b.add_argument("--threads", type=_positive_int, default=None, help="default fastconv.get_num_threads()")
+    b.add_argument("--min-time", type=_positive_float, default=0.2, metavar="S",
+                   help="seconds of rounds per timing (default 0.2)")
+    b.add_argument("--json", default=None, metavar="FILE", help="write every figure as JSON")
+    b.add_argument("--plot", default=None, metavar="FILE", help="a roofline-style PNG (needs matplotlib)")
     return p
 
 
@@ -217,11 +232,65 @@ def cmd_info(parser, args):
     return 0
 
 
+def _bench_meta(threads, peak):
+    import platform
+    import fastconv
+    from .bench import _torch, copy_bandwidth
+    torch = _torch()
+    cfg = fastconv.config()
+    return {"fastconv": __version__, "numpy": np.__version__, "torch": torch.__version__ if torch else None,
+            "python": platform.python_version(), "isa": cfg["isa"], "threads": threads,
+            "cpu": platform.processor() or platform.machine(), "peak_gflops": peak,
+            "copy_bw_gbps": copy_bandwidth(), "date": time.strftime("%Y-%m-%d")}
+
+
+def cmd_bench(parser, args):
+    import fastconv
+    from . import bench, models
+    threads = args.threads or fastconv.get_num_threads()
+    peak = fastconv.peak_gflops(threads=threads)
+    meta = _bench_meta(threads, peak)
+    print(f"fastconv {__version__} bench: {threads} threads, {meta['isa']}, measured FMA peak {peak:.0f} GFLOP/s, "
+          f"copy bandwidth {meta['copy_bw_gbps']:.1f} GB/s; numpy {meta['numpy']}, torch {meta['torch'] or '-'}")
+    result = {"meta": meta, "ops": {}, "model": None}
+    if args.model is not None:
+        builder = getattr(models, args.model, None)
+        if builder is None or not callable(builder) or args.model.startswith("_") or args.model[0].isupper():
+            parser.error(f"--model {args.model!r} is not a fastconv.models network (e.g. resnet50, mobilenet_v2)")
+        model = builder()
+        size = 32 if args.model.startswith("lenet") else 224
+        in_ch = 1 if args.model.startswith("lenet") else 3
+        rows, total = bench.profile_model(model, (args.batch or 1, in_ch, size, size), threads=threads)
+        print(bench.format_model(rows, total, f"{args.model}, batch {args.batch or 1}, {size}x{size}"))
+        result["model"] = {"name": args.model, "batch": args.batch or 1, "total_ms": total, "layers": rows}
+    ops = list(bench.OPS) if args.op == "all" or (args.op is None and args.model is None) else \
+        ([args.op] if args.op else [])
+    all_rows = []
+    for op in ops:
+        rows = bench.run_op(op, batch=args.batch, threads=threads, min_time=args.min_time, peak=peak)
+        print()
+        print(bench.format_table(rows, title=f"== {op} =="))
+        result["ops"][op] = rows
+        all_rows += rows
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1, default=str)
+        print(f"wrote {args.json}")
+    if args.plot:
+        if not all_rows:
+            print("no --plot: it shows --op results")
+        elif bench.plot_roofline(all_rows, args.plot, peak, meta["copy_bw_gbps"]):
+            print(f"wrote {args.plot}")
+        else:
+            print("no plot: matplotlib is not installed (pip install matplotlib)")
+    return 0
+
+
 def main(argv=None):
     import fastconv
     parser = _parser()
     args = parser.parse_args(argv)
-    run = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command]
+    run = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info, "bench": cmd_bench}[args.command]
     try:
         if getattr(args, "threads", None):
             with fastconv.threads(args.threads):

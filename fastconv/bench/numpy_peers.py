@@ -1,4 +1,6 @@
-"""NumPy conv2d peers for the benchmarks: forward, backward-data and backward-weight via im2col.
+"""NumPy peers of fastconv's ops for the benchmarks (benchmarks/ and `fastconv bench`).
+
+conv2d: forward, backward-data and backward-weight via im2col.
 
 Idiomatic NumPy, not deliberately slow: one strided copy builds the im2col matrix for the whole
 batch, laid out (groups, Cin/groups * kh * kw, N * OH * OW) so that every pass is one BLAS GEMM
@@ -136,3 +138,81 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     gw = conv2d_backward_weight(grad_output, x, weight.shape, stride, padding, dilation, groups,
                                 cols=cols)
     return gx, gw, grad_output.sum((0, 2, 3))
+
+
+# ---- depthwise: one multiply-add of shifted views per kernel tap, over the whole batch ---------
+# (the usual NumPy way; an im2col GEMM makes no sense with one input channel per output). The
+# weight gradient contracts each tap's view with grad_output in one einsum.
+
+def _tap(i, k_step, stride, count):
+    return slice(i * k_step, i * k_step + stride * (count - 1) + 1, stride)
+
+
+def depthwise_forward(x, weight, bias, stride, padding):
+    n, c, h, w = x.shape
+    cm, _, kh, kw = weight.shape
+    m = cm // c
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
+    xp = xp[:, :, None]                                        # (N, C, 1, Hp, Wp)
+    wt = weight.reshape(c, m, kh, kw)
+    y = np.empty((n, c, m, oh, ow), x.dtype)
+    y[...] = bias.reshape(1, c, m, 1, 1)
+    tmp = np.empty_like(y)
+    for i in range(kh):
+        for j in range(kw):
+            np.multiply(xp[:, :, :, _tap(i, 1, stride, oh), _tap(j, 1, stride, ow)],
+                        wt[None, :, :, i, j, None, None], out=tmp)
+            y += tmp
+    return y.reshape(n, cm, oh, ow)
+
+
+def depthwise_backward(grad_output, x, weight, stride, padding):
+    n, c, h, w = x.shape
+    cm, _, kh, kw = weight.shape
+    m = cm // c
+    _, _, oh, ow = grad_output.shape
+    gy = grad_output.reshape(n, c, m, oh, ow)
+    wt = weight.reshape(c, m, kh, kw)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
+    gxp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), x.dtype)
+    gw = np.empty((c, m, kh, kw), x.dtype)
+    tmp = np.empty((n, c, m, oh, ow), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, cols = _tap(i, 1, stride, oh), _tap(j, 1, stride, ow)
+            np.multiply(gy, wt[None, :, :, i, j, None, None], out=tmp)
+            gxp[:, :, rows, cols] += tmp.sum(axis=2) if m > 1 else tmp[:, :, 0]
+            gw[:, :, i, j] = np.einsum("ncmhw,nchw->cm", gy, xp[:, :, rows, cols])
+    gx = np.ascontiguousarray(gxp[:, :, padding:padding + h, padding:padding + w])
+    return gx, gw.reshape(weight.shape), grad_output.sum(axis=(0, 2, 3))
+
+
+# ---- pointwise (1x1): a GEMM per image --------------------------------------------------------
+
+def pointwise_forward(x, weight, bias):
+    n, c, h, w = x.shape
+    y = np.matmul(weight, x.reshape(n, c, h * w))               # (N, Cout, H*W): a GEMM per image
+    y += bias[:, None]
+    return y.reshape(n, -1, h, w)
+
+
+def pointwise_backward(grad_output, x, weight):
+    n, c, h, w = x.shape
+    gy = grad_output.reshape(n, -1, h * w)
+    x3 = x.reshape(n, c, h * w)
+    gx = np.matmul(weight.T, gy).reshape(x.shape)
+    gw = np.tensordot(gy, x3, axes=([0, 2], [0, 2]))            # one GEMM over batch and pixels
+    return gx, gw, gy.sum(axis=(0, 2))
+
+
+# ---- pooling: pad (with -inf for max), a strided sliding-window view, one reduction -------------
+
+def pool2d(x, kind, k, s, p):
+    """kind "max", "avg" (count_include_pad) or "global_avg"."""
+    if kind == "global_avg":
+        return x.mean(axis=(2, 3), keepdims=True)
+    xp = x if p == 0 else np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)),
+                                 constant_values=-np.inf if kind == "max" else 0)
+    v = sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+    return v.max(axis=(-2, -1)) if kind == "max" else v.mean(axis=(-2, -1), dtype=x.dtype)
