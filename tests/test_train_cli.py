@@ -168,10 +168,11 @@ def test_unwritable_out_and_unreadable_weights(tmp_path, capsys):
 def test_console_entry_point_runs_without_traceback(tmp_path):
     """`python -m fastconv` (what the `fastconv` script calls) in a fresh interpreter."""
     ok = subprocess.run([sys.executable, "-m", "fastconv", "train", "--epochs", "1", "--subset", "64",
-                         "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+                         "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300,
+                        cwd=tmp_path)  # not the source tree: that `fastconv` folder has no _core
     assert ok.returncode == 0, ok.stderr
     assert "epoch 1/1" in ok.stderr  # the progress bar
     assert (tmp_path / "r" / "weights.npz").exists()
     bad = subprocess.run([sys.executable, "-m", "fastconv", "train", "--epochs", "x"],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--epochs" in bad.stderr
