@@ -1,6 +1,6 @@
 """Train LeNet-5 on the bundled UCI digits with fastconv's Python API, notebook style.
 
-    python examples/train_digits.py                         # 30 epochs, about a minute on 2 cores
+    python examples/train_digits.py                         # 30 epochs, about 10 s on 2 cores
     python examples/train_digits.py --epochs 5 --out /tmp/digits
 
 Each `# %%` marks a cell (VS Code, PyCharm, Spyder and jupytext run them one at a time). Writes
