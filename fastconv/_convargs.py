@@ -4,14 +4,18 @@ import math
 
 import numpy as np
 
-from ._validate import check_positive_int
+from ._validate import INT32_MAX, check_positive_int
 
 
 def _check_int(value, name, minimum):
+    """An int (not a bool) in [minimum, 2**31 - 1]: window geometry beyond int32 is refused here,
+    so that no size or offset the kernels derive from it can overflow their 64-bit arithmetic."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > INT32_MAX:
+        raise ValueError(f"{name} must be at most {INT32_MAX}, got {value}")
     return int(value)
 
 

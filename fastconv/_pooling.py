@@ -10,7 +10,7 @@ import numpy as np
 from . import _core
 from ._convargs import pair
 from ._threads import get_num_threads
-from ._validate import check_float_array, check_positive_int
+from ._validate import check_float_array, check_positive_int, check_result_size
 
 __all__ = [
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
@@ -66,6 +66,7 @@ def _input_shape(input_shape):
             raise TypeError(f"input_shape[{i}] must be an int, got {type(d).__name__} {d!r}") from None
     if any(d < 0 for d in dims):
         raise ValueError(f"input_shape must not be negative, got {tuple(dims)}")
+    check_result_size(dims, np.float64, "input_shape")
     return _check_spatial(tuple(dims), "input_shape")
 
 
@@ -146,6 +147,7 @@ def _result(a, shape4, unbatched):
 
 
 def _forward(kind, x, geom, out4, unbatched, with_indices):
+    check_result_size(out4, np.int64 if with_indices else x.dtype, f"{kind} pooling's output")
     y = np.empty(out4, dtype=x.dtype)
     idx = np.empty(out4, dtype=np.int64) if with_indices else None
     if x.shape[0]:

@@ -5,9 +5,10 @@ import operator
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+INT32_MAX = 2**31 - 1
 
 
-def check_positive_int(value, name, maximum=2**31 - 1):
+def check_positive_int(value, name, maximum=INT32_MAX):
     """value must be an int in [1, maximum] (bool and float rejected); returns it as int."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int, got bool {value!r}")
@@ -59,3 +60,16 @@ def check_out(out, shape, dtype, inputs):
         if np.shares_memory(out, x):
             raise ValueError(f"out shares memory with {name}; pass a separate array")
     return out
+
+
+def check_result_size(shape, dtype, what):
+    """A result of `shape` must be addressable: its element count and byte size must fit a signed
+    64-bit integer (NumPy's limit, and the kernels' index type). Returns shape as a tuple."""
+    shape = tuple(int(d) for d in shape)
+    count = 1
+    for d in shape:
+        count *= d
+    if count * np.dtype(dtype).itemsize > np.iinfo(np.intp).max:
+        raise ValueError(f"{what} would have shape {shape}: {count} elements of {np.dtype(dtype).itemsize} bytes, "
+                         "too large to allocate or index")
+    return shape

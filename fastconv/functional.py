@@ -4,7 +4,7 @@ import numpy as np
 from . import _core
 from ._threads import get_num_threads
 from ._convargs import ALGORITHMS, check_algorithm, check_groups, conv_output_hw, conv_padding, pair
-from ._validate import check_float_array, check_out, check_positive_int, check_same_dtype
+from ._validate import check_float_array, check_out, check_positive_int, check_result_size, check_same_dtype
 
 
 def matmul(a, b, out=None):
@@ -22,6 +22,7 @@ def matmul(a, b, out=None):
         raise ValueError(
             f"matmul: inner dimensions differ: a has shape {a.shape}, b has shape {b.shape} ({k} != {k2})"
         )
+    check_result_size((m, n), a.dtype, "matmul's result")
     if out is None:
         out = np.empty((m, n), dtype=a.dtype)
     else:
@@ -128,6 +129,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, a
     algorithm: "auto", "im2col" (implicit-im2col GEMM) or "direct"."""
     x, weight, unbatched = _conv_inputs(x, weight)
     geom, out_shape = _conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    check_result_size(out_shape, x.dtype, "conv2d's output")
     bias = _bias(bias, weight.shape[0], x.dtype)
     algo = _algo_code(algorithm, geom)
     shape = out_shape[1:] if unbatched else out_shape
@@ -218,6 +220,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     x, weight, unbatched = _conv_inputs(x, weight)
     geom, out_shape = _transpose_geometry(x.shape, weight.shape, stride, padding, output_padding, groups,
                                           dilation)
+    check_result_size(out_shape, x.dtype, "conv_transpose2d's output")
     bias = _bias(bias, out_shape[1], x.dtype)
     algo = _algo_code(algorithm, geom, "data")
     y = np.empty(out_shape, dtype=x.dtype)

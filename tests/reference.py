@@ -368,7 +368,7 @@ def _scatter_to_indices(grad_output, idx, x_shape):
     n, c = g.shape[:2]
     h, w = x_shape[-2:]
     gx = np.zeros((n * c, h * w))
-    planes, flat, values = np.repeat(np.arange(n * c), idx[0, 0].size), idx.reshape(-1), g.reshape(-1)
+    planes, flat, values = np.repeat(np.arange(n * c), idx.shape[2] * idx.shape[3]), idx.reshape(-1), g.reshape(-1)
     ok = (flat >= 0) & (flat < h * w)   # a dilated window wholly in the padding has no argmax
     np.add.at(gx, (planes[ok], flat[ok]), values[ok])
     gx = gx.reshape(n, c, h, w)

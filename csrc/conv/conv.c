@@ -30,10 +30,14 @@
 
 static int valid_params(const fc_conv2d_params *p)
 {
+    const int64_t big = (int64_t)1 << 31; /* window geometry beyond int32: no product of two overflows */
     if (p->n < 0 || p->c_in < 1 || p->h < 1 || p->w < 1 || p->c_out < 1 || p->kh < 1 || p->kw < 1)
         return 0;
     if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->pad_top < 0 ||
         p->pad_left < 0 || p->groups < 1 || p->c_in % p->groups || p->c_out % p->groups)
+        return 0;
+    if (p->kh >= big || p->kw >= big || p->stride_h >= big || p->stride_w >= big || p->dil_h >= big ||
+        p->dil_w >= big || p->pad_top >= big || p->pad_left >= big)
         return 0;
     /* Any output size is safe (every read is bounds-checked; the bottom/right padding is
      * whatever oh/ow imply); the binding derives them from the PyTorch formulas. */
@@ -99,6 +103,26 @@ static int64_t phase_axis(fc_axis *a, int64_t r, int64_t s, int64_t dil, int64_t
     return (k - *k0 + P - 1) / P;
 }
 
+/* The depthwise kernels copy each source plane into a zero-bordered buffer that covers every tap
+ * of every output (rows of whole vectors, column phases apart, as dwconv.inc lays it out). With
+ * padding or strides far beyond the plane -- valid, if odd, layers -- that buffer would dwarf the
+ * data (gigabytes for an 8x8 plane padded by thousands); such layers take the generic direct
+ * kernels instead, which read the source in place. */
+static double dw_padded_extent(const fc_axis *a, int64_t n_out, int64_t k)
+{
+    const int64_t kmin = a->kstep < 0 ? (k - 1) * a->kstep : 0, kmax = a->kstep > 0 ? (k - 1) * a->kstep : 0;
+    const int64_t lo = a->off0 + kmin, hi = (n_out - 1) * a->mul + a->off0 + kmax;
+    return (double)(lo < 0 ? -lo : 0) + (double)(hi + 1 > a->extent ? hi + 1 : a->extent);
+}
+
+static int dw_buffer_fits(const fc_conv_geom *g)
+{
+    const double rows = dw_padded_extent(&g->ah, g->dst_h, g->kh);
+    const double pitch = dw_padded_extent(&g->aw, g->dst_w + 16, g->kw) + 17.0 * (double)g->aw.mul;
+    const double data = (double)g->src_h * (double)g->src_w + (double)g->dst_h * (double)g->dst_w;
+    return rows * pitch <= 4.0 * data + (double)(1 << 20);
+}
+
 #define SELECT_DIRECT(prefix, suffix)                                                      \
     (fc_get_isa() == FC_ISA_AVX512 ? prefix##avx512##suffix                                \
      : fc_get_isa() == FC_ISA_AVX2 ? prefix##avx2##suffix : prefix##ref##suffix)
@@ -130,7 +154,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
         if (p->n == 0) return FC_OK;                                                                  \
         const fc_conv_geom g = forward_geom(p, w);                                                    \
         if (algo == FC_CONV_DIRECT) {                                                                 \
-            return p->c_in == p->groups /* depthwise family: one input channel per group */      \
+            return p->c_in == p->groups && dw_buffer_fits(&g) /* depthwise: one input channel per group */ \
                        ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, x, bias, y, clamp_threads(&g, nthreads)) \
                        : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, bias, y, clamp_threads(&g, nthreads));                  \
         }                                                                                             \
@@ -164,7 +188,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
                 g.w_kh = ph * base.w_kh;                                                              \
                 g.w_kw = pw * base.w_kw;                                                              \
                 const int rc = algo == FC_CONV_DIRECT                                                 \
-                                   ? (p->c_in == p->groups                                        \
+                                   ? (p->c_in == p->groups && dw_buffer_fits(&g)                  \
                                           ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads)) \
                                           : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads))) \
                                    : fc_##pre##conv_im2col(&g, dy, NULL, dx, nthreads);               \
@@ -184,7 +208,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
             return FC_OK;                                                                             \
         }                                                                                             \
         if (algo == FC_CONV_DIRECT) {                                                                 \
-            return p->c_in == p->groups                                                            \
+            return p->c_in == p->groups && dw_buffer_fits(&g)                                      \
                        ? SELECT_DIRECT(fc_##pre##dwconv_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads)) \
                        : SELECT_DIRECT(fc_##pre##conv_direct_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads));             \
         }                                                                                             \

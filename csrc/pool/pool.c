@@ -6,7 +6,8 @@
      : fc_get_isa() == FC_ISA_AVX2 ? prefix##avx2 : prefix##ref)
 
 /* Shapes the kernels rely on: non-empty planes, positive kernel/stride/dilation, padding at
- * most half the kernel (PyTorch's rule), sizes whose indices fit int32 lanes. */
+ * most half the kernel (PyTorch's rule), sizes and window geometry whose indices fit int32 lanes
+ * (so no product of two of them overflows the kernels' 64-bit arithmetic). */
 static int valid_params(const fc_pool2d_params *p, int windowed)
 {
     const int64_t big = (int64_t)1 << 31;
@@ -14,6 +15,9 @@ static int valid_params(const fc_pool2d_params *p, int windowed)
     if (p->h >= big || p->w >= big || p->oh >= big || p->ow >= big) return 0;
     if (!windowed) return 1;
     if (p->kh < 1 || p->kw < 1 || p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1) return 0;
+    if (p->kh >= big || p->kw >= big || p->stride_h >= big || p->stride_w >= big || p->dil_h >= big ||
+        p->dil_w >= big || p->divisor >= big)
+        return 0; /* (the padding is at most half the kernel) */
     if (p->pad_h < 0 || p->pad_w < 0 || 2 * p->pad_h > p->kh || 2 * p->pad_w > p->kw) return 0;
     if (p->divisor < 0) return 0;
     /* every window starts inside the padded input */
