@@ -332,10 +332,14 @@ class _BatchNorm(Module):
             invstd = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
             xhat = xc * invstd.reshape(shape)
             self.save_for_backward(xhat, invstd, True)
-        else:
+        else:  # running statistics: one scale and shift per channel, y = x * a + b (two passes)
             invstd = (1.0 / np.sqrt(self.running_var + self.eps)).astype(x.dtype)
-            xhat = (x - self.running_mean.reshape(shape)) * invstd.reshape(shape)
-            self.save_for_backward(xhat, invstd, False)
+            a = invstd * self.weight.data if self.affine else invstd
+            b = (self.bias.data if self.bias is not None else 0) - self.running_mean * a
+            self.save_for_backward(x, invstd, False)
+            y = x * a.astype(x.dtype).reshape(shape)
+            y += b.astype(x.dtype).reshape(shape)
+            return y
         y = xhat * gamma if self.affine else xhat
         return y + self.bias.data.reshape(shape) if self.bias is not None else y
 
@@ -343,6 +347,8 @@ class _BatchNorm(Module):
         xhat, invstd, batch_stats = self.saved()
         g = np.asarray(grad_output)
         shape, axes = self._shape(xhat)
+        if not batch_stats:  # eval mode kept x itself
+            xhat = (xhat - self.running_mean.astype(xhat.dtype).reshape(shape)) * invstd.reshape(shape)
         if self.affine and self.weight.requires_grad:
             self.weight.accumulate_grad(np.sum(g * xhat, axis=axes))
         if self.bias is not None and self.bias.requires_grad:
