@@ -1,21 +1,16 @@
 """Plumbing shared by the conv2d, depthwise and pointwise benchmark modules: timing a case under the
 thread limits, recording it with run_bench, and checking its result against the NumPy peer."""
-import contextlib
 import time
 
 import numpy as np
 import pytest
 
-import fastconv
+from fastconv.bench import thread_limits
 
 try:
     import torch
 except ImportError:  # torch is an optional peer
     torch = None
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - threadpoolctl is in the test extra
-    threadpool_limits = None
 
 THREADS = 2
 TARGET_SECONDS = 0.25       # per benchmark: rounds = TARGET_SECONDS / (one untimed call), 5..200
@@ -41,10 +36,7 @@ def as_numpy(r):
 
 def time_one_call(fn):
     """Seconds of one fn() call, under the thread limits run_bench uses."""
-    with contextlib.ExitStack() as stack:
-        if threadpool_limits is not None:
-            stack.enter_context(threadpool_limits(THREADS))
-        stack.enter_context(fastconv.threads(THREADS))
+    with thread_limits(THREADS):
         t0 = time.perf_counter()
         fn()
         return time.perf_counter() - t0

@@ -13,7 +13,6 @@ import numpy as np
 
 import fastconv
 from fastconv import bench
-from fastconv.cli import _bench_meta
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -31,7 +30,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     start = time.perf_counter()
     peak = fastconv.peak_gflops(threads=args.threads)
-    meta = _bench_meta(args.threads, peak)
+    meta = bench.machine_info(args.threads, peak)
     sections, summary = [], []
     for op in bench.OPS:
         print(f"timing {op} ...", file=sys.stderr)

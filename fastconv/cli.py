@@ -229,24 +229,12 @@ def cmd_info(parser, args):
     return 0
 
 
-def _bench_meta(threads, peak):
-    import platform
-    import fastconv
-    from .bench import _torch, copy_bandwidth
-    torch = _torch()
-    cfg = fastconv.config()
-    return {"fastconv": __version__, "numpy": np.__version__, "torch": torch.__version__ if torch else None,
-            "python": platform.python_version(), "isa": cfg["isa"], "threads": threads,
-            "cpu": platform.processor() or platform.machine(), "peak_gflops": peak,
-            "copy_bw_gbps": copy_bandwidth(), "date": time.strftime("%Y-%m-%d")}
-
-
 def cmd_bench(parser, args):
     import fastconv
     from . import bench, models
     threads = args.threads or fastconv.get_num_threads()
     peak = fastconv.peak_gflops(threads=threads)
-    meta = _bench_meta(threads, peak)
+    meta = bench.machine_info(threads, peak)
     print(f"fastconv {__version__} bench: {threads} threads, {meta['isa']}, measured FMA peak {peak:.0f} GFLOP/s, "
           f"copy bandwidth {meta['copy_bw_gbps']:.1f} GB/s; numpy {meta['numpy']}, torch {meta['torch'] or '-'}")
     result = {"meta": meta, "ops": {}, "model": None}

@@ -5,9 +5,12 @@ zeros, in eval mode: its dotted name and type, its output shape, its parameter c
 multiply-adds (Conv2d, ConvTranspose2d and Linear; other layers count 0), then the totals. A
 module called twice (a shared ReLU) gets a row per call; its parameters count once.
 """
+import contextlib
+import time
+
 import numpy as np
 
-__all__ = ["summary"]
+__all__ = ["summary", "trace_leaves"]
 
 
 def _macs(module, x, y):
@@ -27,6 +30,36 @@ def _fmt_shape(shape):
     return "(" + ", ".join(str(s) for s in shape) + ")" if shape is not None else "?"
 
 
+@contextlib.contextmanager
+def trace_leaves(model, record):
+    """Inside the block `model` is in eval mode and every call of a leaf module (one without
+    children) also calls ``record(module, input, output, seconds)``; afterwards every module's
+    forward and mode are as they were."""
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+
+    def wrap(m):
+        fwd = m.forward
+
+        def forward(inp, *args, **kwargs):
+            t0 = time.perf_counter()
+            out = fwd(inp, *args, **kwargs)
+            record(m, inp, out, time.perf_counter() - t0)
+            return out
+        return forward
+
+    modes = {id(m): m.training for m in model.modules()}
+    try:
+        for m in leaves:
+            object.__setattr__(m, "forward", wrap(m))
+        model.eval()
+        yield
+    finally:
+        for m in leaves:
+            m.__dict__.pop("forward", None)
+        for m in model.modules():
+            object.__setattr__(m, "training", modes.get(id(m), m.training))
+
+
 def summary(model, input_shape, dtype=np.float32, print_table=True):
     """The table of ``model``'s layers for input of ``input_shape``, returned as text (and printed
     unless print_table=False).
@@ -41,31 +74,15 @@ def summary(model, input_shape, dtype=np.float32, print_table=True):
 
     rows, seen_params = [], set()
     names = {id(m): name for name, m in model.named_modules()}
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
 
-    def wrap(m):
-        fwd = m.forward
+    def record(m, inp, out, seconds):
+        own = [p for p in m.parameters() if id(p) not in seen_params]
+        seen_params.update(id(p) for p in own)
+        rows.append((names.get(id(m), "") or "(model)", type(m).__name__, np.shape(out),
+                     sum(p.size for p in own), _macs(m, np.asarray(inp), np.asarray(out))))
 
-        def forward(inp, *args, **kwargs):
-            out = fwd(inp, *args, **kwargs)
-            own = [p for p in m.parameters() if id(p) not in seen_params]
-            seen_params.update(id(p) for p in own)
-            rows.append((names.get(id(m), "") or "(model)", type(m).__name__, np.shape(out),
-                         sum(p.size for p in own), _macs(m, np.asarray(inp), np.asarray(out))))
-            return out
-        return forward
-
-    modes = {id(m): m.training for m in model.modules()}
-    try:
-        for m in leaves:
-            object.__setattr__(m, "forward", wrap(m))
-        model.eval()
+    with trace_leaves(model, record):
         out = model(x)
-    finally:
-        for m in leaves:
-            m.__dict__.pop("forward", None)
-        for m in model.modules():
-            object.__setattr__(m, "training", modes.get(id(m), m.training))
 
     total = sum(p.size for p in model.parameters())
     trainable = sum(p.size for p in model.parameters() if p.requires_grad)

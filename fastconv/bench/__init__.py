@@ -6,6 +6,7 @@ median of rounds sized to about `min_time` seconds, after one warm-up call, with
 count for every library. GFLOP/s is 2 * multiply-adds / median; memory-bound ops (depthwise,
 pooling) also report GB/s of the bytes they must move, against the measured copy bandwidth.
 """
+import contextlib
 import csv
 import json
 import time
@@ -16,7 +17,8 @@ import numpy as np
 
 from . import numpy_peers as npp
 
-__all__ = ["OPS", "load_table", "run_op", "profile_model", "format_table", "plot_roofline", "copy_bandwidth"]
+__all__ = ["OPS", "load_table", "run_op", "profile_model", "format_table", "format_markdown", "format_model",
+           "plot_roofline", "copy_bandwidth", "thread_limits", "machine_info"]
 
 OPS = ("gemm", "conv2d", "depthwise", "pointwise", "pool")
 _TABLE_FILES = {"gemm": "gemm_shapes.csv", "conv2d": "conv_layers.csv", "depthwise": "depthwise_layers.csv",
@@ -63,14 +65,54 @@ def median_seconds(fn, min_time=0.2, min_rounds=3, max_rounds=100):
 _copy_bw = []
 
 
-def copy_bandwidth():
-    """GB/s of a single-threaded 256 MiB NumPy copy (read + write), the bandwidth reference."""
+def copy_bandwidth(mib=256, repeats=7):
+    """GB/s (bytes read + written / best time) of a single-threaded NumPy copy of `mib` MiB, far
+    beyond the caches: the denominator of "% of copy bandwidth", measured once per process."""
     if not _copy_bw:
-        src = np.ones(64 * 2**20, np.float32)
+        src = np.ones(mib * 2**20 // 4, np.float32)
         dst = np.empty_like(src)
-        _copy_bw.append(2 * src.nbytes / min(median_seconds(lambda: np.copyto(dst, src), 0, 1, 1)
-                                              for _ in range(5)) / 1e9)
+        np.copyto(dst, src)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            np.copyto(dst, src)
+            best = min(best, time.perf_counter() - t0)
+        _copy_bw.append(2 * src.nbytes / best / 1e9)
     return _copy_bw[0]
+
+
+@contextlib.contextmanager
+def thread_limits(n):
+    """n threads for fastconv, NumPy's BLAS (threadpoolctl, when installed) and PyTorch (when
+    installed), restored afterwards."""
+    import fastconv
+    torch = _torch()
+    old = torch.get_num_threads() if torch else None
+    with contextlib.ExitStack() as stack:
+        try:
+            from threadpoolctl import threadpool_limits
+            stack.enter_context(threadpool_limits(n))
+        except ImportError:
+            pass
+        stack.enter_context(fastconv.threads(n))
+        if torch:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch:
+                torch.set_num_threads(old)
+
+
+def machine_info(threads, peak):
+    """What a report states about where it was measured."""
+    import platform
+    import fastconv
+    torch = _torch()
+    return {"fastconv": fastconv.__version__, "numpy": np.__version__, "torch": torch.__version__ if torch else None,
+            "python": platform.python_version(), "isa": fastconv.config()["isa"], "threads": threads,
+            "cpu": platform.processor() or platform.machine(), "peak_gflops": peak,
+            "copy_bw_gbps": copy_bandwidth(), "date": time.strftime("%Y-%m-%d")}
 
 
 # ---- the cases: each yields (layer, shape, algorithm, pass, flops, io bytes, memory-bound?,
@@ -227,7 +269,7 @@ def run_op(op, batch=None, threads=None, min_time=0.2, peak=None, progress=None)
         raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
     threads = threads or fastconv.get_num_threads()
     rows = []
-    with _thread_limits(threads):
+    with thread_limits(threads):
         for layer, shape, algo, pass_, flops, nbytes, memory_bound, impls in _CASES[op](batch):
             times = {name: median_seconds(fn, min_time) for name, fn in impls.items()}
             t = times["fastconv"]
@@ -249,39 +291,6 @@ def run_op(op, batch=None, threads=None, min_time=0.2, peak=None, progress=None)
     return rows
 
 
-class _thread_limits:
-    """The same thread count for fastconv, NumPy's BLAS (threadpoolctl when installed) and torch."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        import fastconv
-        self.stack = []
-        cm = fastconv.threads(self.n)
-        cm.__enter__()
-        self.stack.append(cm)
-        try:
-            from threadpoolctl import threadpool_limits
-            cm = threadpool_limits(self.n)
-            cm.__enter__()
-            self.stack.append(cm)
-        except ImportError:
-            pass
-        torch = _torch()
-        if torch is not None:
-            self.torch_threads = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        for cm in reversed(self.stack):
-            cm.__exit__(*exc)
-        torch = _torch()
-        if torch is not None:
-            torch.set_num_threads(self.torch_threads)
-
-
 # ---- whole networks ----------------------------------------------------------------------------
 
 def profile_model(model, input_shape, threads=None, rounds=5):
@@ -289,40 +298,23 @@ def profile_model(model, input_shape, threads=None, rounds=5):
     leaf module's calls timed inside whole forward passes; the median over `rounds` passes.
     Returns (rows, total_ms) with rows of name, type, output shape, multiply-adds, ms, share."""
     import fastconv
-    from ..summary import _macs
+    from ..summary import _macs, trace_leaves
     x = np.zeros(input_shape, DTYPE)
     names = {id(m): name for name, m in model.named_modules()}
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
     calls = []
 
-    def wrap(m):
-        fwd = m.forward
+    def record(m, inp, out, seconds):
+        calls.append((m, seconds, np.shape(out), _macs(m, np.asarray(inp), np.asarray(out))))
 
-        def forward(inp, *args, **kwargs):
-            t0 = time.perf_counter()
-            out = fwd(inp, *args, **kwargs)
-            calls.append((m, time.perf_counter() - t0, np.shape(out), _macs(m, np.asarray(inp), np.asarray(out))))
-            return out
-        return forward
-
-    was_training = model.training
-    model.eval()
     totals, per_pass = [], []
-    try:
-        for m in leaves:
-            object.__setattr__(m, "forward", wrap(m))
-        with fastconv.threads(threads or fastconv.get_num_threads()):
-            model(x)  # warm-up
-            for _ in range(rounds):
-                calls.clear()
-                t0 = time.perf_counter()
-                model(x)
-                totals.append(time.perf_counter() - t0)
-                per_pass.append(list(calls))
-    finally:
-        for m in leaves:
-            m.__dict__.pop("forward", None)
-        model.train(was_training)
+    with trace_leaves(model, record), fastconv.threads(threads or fastconv.get_num_threads()):
+        model(x)  # warm-up
+        for _ in range(rounds):
+            calls.clear()
+            t0 = time.perf_counter()
+            model(x)
+            totals.append(time.perf_counter() - t0)
+            per_pass.append(list(calls))
     total = float(np.median(totals))
     rows = []
     for i, (m, _, shape, macs) in enumerate(per_pass[0]):
@@ -334,30 +326,31 @@ def profile_model(model, input_shape, threads=None, rounds=5):
 
 # ---- reports -----------------------------------------------------------------------------------
 
-def _fmt_ratio(v):
-    return f"{v:.2f}x" if v is not None else "-"
+def _table(rows, markdown=False):
+    """Header and cells of a table of run_op rows (shared by the text and markdown forms)."""
+    has_torch = any("vs_torch" in r for r in rows)
+    header = ["layer", "shape", "pass", "algorithm", "fastconv ms", "GFLOP/s", "% peak", "GB/s", "% copy bw",
+              "vs NumPy"] + (["vs PyTorch"] if has_torch else [])
+
+    def opt(r, key, fmt):
+        return fmt.format(r[key]) if key in r else "-"
+
+    body = [[r["layer"], f"`{r['shape']}`" if markdown else r["shape"], r["pass"], r["algorithm"],
+             f"{r['ms']['fastconv']:.3f}", opt(r, "gflops", "{:.1f}"), opt(r, "pct_peak", "{:.0f}%"),
+             opt(r, "gbps", "{:.1f}"), opt(r, "pct_copy_bw", "{:.0f}%"), f"{r['vs_numpy']:.2f}x"]
+            + ([opt(r, "vs_torch", "{:.2f}x")] if has_torch else []) for r in rows]
+    return header, body
 
 
 def format_table(rows, title=None):
     """A text table of run_op rows."""
-    has_torch = any("vs_torch" in r for r in rows)
-    header = ["layer", "shape", "pass", "algo", "fastconv ms", "GFLOP/s", "% peak", "GB/s", "% copy bw",
-              "vs numpy"] + (["vs torch"] if has_torch else [])
-    body = []
-    for r in rows:
-        body.append([r["layer"], r["shape"], r["pass"], r["algorithm"], f"{r['ms']['fastconv']:.3f}",
-                     f"{r['gflops']:.1f}" if "gflops" in r else "-",
-                     f"{r['pct_peak']:.0f}%" if "pct_peak" in r else "-",
-                     f"{r['gbps']:.1f}" if "gbps" in r else "-",
-                     f"{r['pct_copy_bw']:.0f}%" if "pct_copy_bw" in r else "-",
-                     _fmt_ratio(r["vs_numpy"])] + ([_fmt_ratio(r.get("vs_torch"))] if has_torch else []))
+    header, body = _table(rows)
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    lines = [title] if title else []
-    lines.append("  ".join(h.ljust(w) if i < 4 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    lines.append("  ".join("-" * w for w in widths))
-    for b in body:
-        lines.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(b, widths))))
-    return "\n".join(lines)
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join(([title] if title else []) + [line(header), "  ".join("-" * w for w in widths)]
+                     + [line(b) for b in body])
 
 
 def format_model(rows, total_ms, title):
@@ -377,17 +370,9 @@ def format_model(rows, total_ms, title):
 
 def format_markdown(rows):
     """The same table as GitHub markdown (benchmarks/RESULTS.md)."""
-    has_torch = any("vs_torch" in r for r in rows)
-    head = ["layer", "shape", "pass", "algorithm", "fastconv ms", "GFLOP/s", "% peak", "GB/s", "% copy bw",
-            "vs NumPy"] + (["vs PyTorch"] if has_torch else [])
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["layer"], f"`{r['shape']}`", r["pass"], r["algorithm"], f"{r['ms']['fastconv']:.3f}",
-                 f"{r['gflops']:.1f}" if "gflops" in r else "-", f"{r['pct_peak']:.0f}%" if "pct_peak" in r else "-",
-                 f"{r['gbps']:.1f}" if "gbps" in r else "-", f"{r['pct_copy_bw']:.0f}%" if "pct_copy_bw" in r else "-",
-                 _fmt_ratio(r["vs_numpy"])] + ([_fmt_ratio(r.get("vs_torch"))] if has_torch else [])
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
+    header, body = _table(rows, markdown=True)
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(b) + " |" for b in body])
 
 
 def plot_roofline(rows, path, peak, bandwidth):
