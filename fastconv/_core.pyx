@@ -37,9 +37,11 @@ cdef extern from "fastconv.h" nogil:
     ctypedef enum fc_conv_algo:
         FC_CONV_IM2COL, FC_CONV_DIRECT
     int fc_conv2d_forward_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
-                              const float *w, const float *bias, float *y, int nthreads)
+                              const float *w, const float *scale, const float *bias, int act, float *y,
+                              int nthreads)
     int fc_conv2d_forward_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *x,
-                              const double *w, const double *bias, double *y, int nthreads)
+                              const double *w, const double *scale, const double *bias, int act,
+                              double *y, int nthreads)
     int fc_conv2d_backward_data_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *dy,
                                     const float *w, float *dx, int nthreads)
     int fc_conv2d_backward_data_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *dy,
@@ -143,18 +145,28 @@ cdef fc_conv2d_params _conv_params(tuple geom) except *:
     return p
 
 
+# Activations the conv epilogue and the norm kernels apply (ACTIVATIONS gives Python their numbers).
+cdef enum:
+    ACT_NONE = 0
+    ACT_RELU = 1
+    ACT_RELU6 = 2
+ACTIVATIONS = {None: ACT_NONE, "relu": ACT_RELU, "relu6": ACT_RELU6}
+
+
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                    const floating[::1] bias, floating[:, :, :, ::1] y, tuple geom, int algo,
-                   int nthreads):
+                   int nthreads, const floating[::1] scale=None, int act=ACT_NONE):
+    """y = act(conv2d(x, w) * scale + bias), scale and bias per output channel (None: 1 / 0)."""
     cdef fc_conv2d_params p = _conv_params(geom)
     cdef const floating *b = NULL if bias is None else &bias[0]
+    cdef const floating *s = NULL if scale is None else &scale[0]
     cdef int rc
     with nogil:
         if floating is float:
-            rc = fc_conv2d_forward_f32(&p, <fc_conv_algo>algo, &x[0, 0, 0, 0], &w[0, 0, 0, 0], b,
+            rc = fc_conv2d_forward_f32(&p, <fc_conv_algo>algo, &x[0, 0, 0, 0], &w[0, 0, 0, 0], s, b, act,
                                        &y[0, 0, 0, 0], nthreads)
         else:
-            rc = fc_conv2d_forward_f64(&p, <fc_conv_algo>algo, &x[0, 0, 0, 0], &w[0, 0, 0, 0], b,
+            rc = fc_conv2d_forward_f64(&p, <fc_conv_algo>algo, &x[0, 0, 0, 0], &w[0, 0, 0, 0], s, b, act,
                                        &y[0, 0, 0, 0], nthreads)
     _check(rc, "conv2d")
 
@@ -192,3 +204,4 @@ def conv2d_backward_weight(const floating[:, :, :, ::1] dy, const floating[:, :,
 
 
 include "_pool.pxi"
+include "_norm.pxi"

@@ -245,9 +245,12 @@ def cmd_bench(parser, args):
         model = builder()
         size = 32 if args.model.startswith("lenet") else 224
         in_ch = 1 if args.model.startswith("lenet") else 3
-        rows, total = bench.profile_model(model, (args.batch or 1, in_ch, size, size), threads=threads)
-        print(bench.format_model(rows, total, f"{args.model}, batch {args.batch or 1}, {size}x{size}"))
-        result["model"] = {"name": args.model, "batch": args.batch or 1, "total_ms": total, "layers": rows}
+        shape = (args.batch or 1, in_ch, size, size)
+        rows, total = bench.profile_model(model, shape, threads=threads)
+        fused = bench.time_forward(model, shape, threads=threads)
+        print(bench.format_model(rows, total, f"{args.model}, batch {args.batch or 1}, {size}x{size}", fused))
+        result["model"] = {"name": args.model, "batch": args.batch or 1, "total_ms": total, "fused_ms": fused,
+                           "layers": rows}
     ops = list(bench.OPS) if args.op == "all" or (args.op is None and args.model is None) else \
         ([args.op] if args.op else [])
     all_rows = []

@@ -55,14 +55,14 @@ def _conv_inputs(x, weight, names=("x", "weight")):
     return np.ascontiguousarray(x), np.ascontiguousarray(weight), unbatched
 
 
-def _bias(bias, c_out, dtype):
+def _bias(bias, c_out, dtype, name="bias"):
     if bias is None:
         return None
-    bias = check_float_array(bias, "bias")
+    bias = check_float_array(bias, name)
     if bias.dtype != dtype:
-        raise TypeError(f"mixed dtypes are not allowed: bias is {bias.dtype}, x is {dtype}; convert explicitly")
+        raise TypeError(f"mixed dtypes are not allowed: {name} is {bias.dtype}, x is {dtype}; convert explicitly")
     if bias.shape != (c_out,):
-        raise ValueError(f"bias must have shape ({c_out},) (one value per output channel), got {bias.shape}")
+        raise ValueError(f"{name} must have shape ({c_out},) (one value per output channel), got {bias.shape}")
     return np.ascontiguousarray(bias)
 
 
@@ -120,17 +120,26 @@ def _algo_code(algorithm, geom, pass_="forward"):
     return ALGORITHMS[algorithm]
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algorithm="auto", out=None):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algorithm="auto", out=None,
+           scale=None, activation=None):
     """2-D convolution (cross-correlation), as torch.nn.functional.conv2d.
 
     x: (N, C_in, H, W) or unbatched (C_in, H, W); weight: (C_out, C_in/groups, kh, kw); bias: (C_out,).
     stride, dilation: int or (h, w). padding: int, (h, w), ((top, bottom), (left, right)), "valid",
     or "same" (output ceil(H/stride) at any stride, the odd extra row/column at the bottom/right).
-    algorithm: "auto", "im2col" (implicit-im2col GEMM) or "direct"."""
+    algorithm: "auto", "im2col" (implicit-im2col GEMM) or "direct".
+
+    fastconv's epilogue (no PyTorch equivalent): ``activation(conv * scale[c] + bias[c])`` in the
+    same pass, with scale (C_out,) and activation None, "relu" or "relu6". A BatchNorm2d in eval
+    mode folds into scale and bias; fastconv.nn does this by itself for Conv2d -> BatchNorm2d
+    (-> ReLU/ReLU6) in eval mode."""
     x, weight, unbatched = _conv_inputs(x, weight)
     geom, out_shape = _conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     check_result_size(out_shape, x.dtype, "conv2d's output")
     bias = _bias(bias, weight.shape[0], x.dtype)
+    scale = _bias(scale, weight.shape[0], x.dtype, "scale")
+    if activation not in _core.ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
     algo = _algo_code(algorithm, geom)
     shape = out_shape[1:] if unbatched else out_shape
     if out is None:
@@ -139,7 +148,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, a
         check_out(out, shape, x.dtype, {"x": x, "weight": weight, **({"bias": bias} if bias is not None else {})})
         y = out.reshape(out_shape) if out.flags.aligned else np.empty(out_shape, dtype=x.dtype)
     if out_shape[0] > 0:
-        _core.conv2d_forward(x, weight, bias, y, geom, algo, get_num_threads())
+        _core.conv2d_forward(x, weight, bias, y, geom, algo, get_num_threads(), scale,
+                             _core.ACTIVATIONS[activation])
     if out is None:
         return y[0] if unbatched else y
     if not np.shares_memory(y, out):  # computed in an aligned temporary

@@ -148,17 +148,22 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
 
 #define DEFINE_API(T, sfx, pre)                                                                       \
     int fc_conv2d_forward_##sfx(const fc_conv2d_params *p, fc_conv_algo algo, const T *x, const T *w, \
-                                const T *bias, T *y, int nthreads)                                    \
+                                const T *scale, const T *bias, int act, T *y, int nthreads)           \
     {                                                                                                 \
-        if (!valid_params(p)) return FC_EINVAL;                                                       \
+        if (!valid_params(p) || act < FC_ACT_NONE || act > FC_ACT_RELU6) return FC_EINVAL;            \
         if (p->n == 0) return FC_OK;                                                                  \
         const fc_conv_geom g = forward_geom(p, w);                                                    \
-        if (algo == FC_CONV_DIRECT) {                                                                 \
-            return p->c_in == p->groups && dw_buffer_fits(&g) /* depthwise: one input channel per group */ \
-                       ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, x, bias, y, clamp_threads(&g, nthreads)) \
-                       : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, bias, y, clamp_threads(&g, nthreads));                  \
+        if (algo == FC_CONV_DIRECT) { /* bias in the accumulators; a scale or activation after */     \
+            const T *b0 = scale ? NULL : bias;                                                        \
+            const int rc = p->c_in == p->groups && dw_buffer_fits(&g) /* depthwise: one input channel per group */ \
+                       ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, x, b0, y, clamp_threads(&g, nthreads)) \
+                       : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, b0, y, clamp_threads(&g, nthreads)); \
+            if (rc != FC_OK || (!scale && act == FC_ACT_NONE)) return rc;                             \
+            return fc_channel_affine_##sfx(y, y, p->n, p->c_out, p->oh * p->ow, NULL, scale,          \
+                                           scale ? bias : NULL, act, nthreads);                       \
         }                                                                                             \
-        return fc_##pre##conv_im2col(&g, x, bias, y, nthreads);                                       \
+        const fc_epilogue post = {bias, 0, (fc_act)act, scale};                                       \
+        return fc_##pre##conv_im2col(&g, x, &post, y, nthreads);                                      \
     }                                                                                                 \
     int fc_conv2d_backward_data_##sfx(const fc_conv2d_params *p, fc_conv_algo algo, const T *dy,      \
                                       const T *w, T *dx, int nthreads)                                \

@@ -55,9 +55,11 @@ typedef struct {
     const void *bias;    /* NULL, or one value per row of C (bias_per_col = 0) / per column (1) */
     int bias_per_col;
     fc_act act;
+    const void *scale;   /* NULL, or one factor per row / column, as bias */
 } fc_epilogue;
 
-/* accumulate: 0 -> C = AB (+epilogue); 1 -> C += AB (+epilogue applied to the sum). */
+/* accumulate: 0 -> C = AB (+epilogue); 1 -> C += AB (+epilogue applied to the sum).
+ * The epilogue: C = act(C * scale + bias). */
 int fc_sgemm(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b,
              float *c, int64_t ldc, int accumulate, const fc_epilogue *ep, int nthreads);
 int fc_dgemm(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b,
@@ -83,11 +85,13 @@ typedef struct {
 
 typedef enum { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1 } fc_conv_algo;
 
-/* y = conv2d(x, weight) + bias (bias may be NULL). */
+/* y = act(conv2d(x, weight) * scale + bias), per output channel: scale and bias may be NULL,
+ * act an fc_act. With scale and bias a BatchNorm's eval-mode affine, this is Conv2d ->
+ * BatchNorm2d -> ReLU in one pass (in the GEMM's epilogue, or one sweep after a direct kernel). */
 int fc_conv2d_forward_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *x, const float *w,
-                          const float *bias, float *y, int nthreads);
+                          const float *scale, const float *bias, int act, float *y, int nthreads);
 int fc_conv2d_forward_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *x, const double *w,
-                          const double *bias, double *y, int nthreads);
+                          const double *scale, const double *bias, int act, double *y, int nthreads);
 /* dx = gradient of the input (overwritten), from dy and the weight. */
 int fc_conv2d_backward_data_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *dy,
                                 const float *w, float *dx, int nthreads);
@@ -103,4 +107,5 @@ int fc_conv2d_backward_weight_f64(const fc_conv2d_params *p, fc_conv_algo algo, 
 }
 #endif
 #include "fastconv_pool.h"
+#include "fastconv_norm.h"
 #endif

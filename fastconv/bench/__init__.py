@@ -17,7 +17,7 @@ import numpy as np
 
 from . import numpy_peers as npp
 
-__all__ = ["OPS", "load_table", "run_op", "profile_model", "format_table", "format_markdown", "format_model",
+__all__ = ["OPS", "load_table", "run_op", "profile_model", "time_forward", "format_table", "format_markdown", "format_model",
            "plot_roofline", "copy_bandwidth", "thread_limits", "machine_info"]
 
 OPS = ("gemm", "conv2d", "depthwise", "pointwise", "pool")
@@ -324,6 +324,26 @@ def profile_model(model, input_shape, threads=None, rounds=5):
     return rows, 1e3 * total
 
 
+def time_forward(model, input_shape, threads=None, rounds=5):
+    """Median ms of `model`'s forward in eval mode on zeros of `input_shape`, as users run it
+    (eval-mode Conv2d -> BatchNorm2d -> ReLU runs fused, see fastconv.nn.fusion)."""
+    import fastconv
+    x = np.zeros(input_shape, DTYPE)
+    training = model.training
+    model.eval()
+    times = []
+    try:
+        with fastconv.threads(threads or fastconv.get_num_threads()):
+            model(x)  # warm-up
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - t0)
+    finally:
+        model.train(training)
+    return 1e3 * float(np.median(times))
+
+
 # ---- reports -----------------------------------------------------------------------------------
 
 def _table(rows, markdown=False):
@@ -353,9 +373,11 @@ def format_table(rows, title=None):
                      + [line(b) for b in body])
 
 
-def format_model(rows, total_ms, title):
-    """Per-layer table of profile_model, then the time per layer type."""
-    lines = [f"== {title}: {total_ms:.1f} ms per forward ==",
+def format_model(rows, total_ms, title, fused_ms=None):
+    """Per-layer table of profile_model, then the time per layer type (and the forward as run,
+    with eval-mode fusion, when fused_ms is given)."""
+    as_run = "" if fused_ms is None else f" layer by layer, {fused_ms:.1f} ms as run (Conv+BN+ReLU fused)"
+    lines = [f"== {title}: {total_ms:.1f} ms per forward{as_run} ==",
              f"{'layer':<40} {'type':<18} {'output':<20} {'MMACs':>9} {'ms':>8} {'share':>6} {'GFLOP/s':>8}"]
     for r in rows:
         lines.append(f"{r['layer'][:40]:<40} {r['type']:<18} {str(tuple(r['output'])):<20} {r['macs'] / 1e6:>9.1f} "

@@ -31,7 +31,8 @@ class BasicConv2d(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x):
-        return self.relu(self.bn(self.conv(x)))
+        fused = None if self.training else nn.conv_bn_act(self.conv, self.bn, self.relu, x)
+        return fused if fused is not None else self.relu(self.bn(self.conv(x)))
 
     def backward(self, grad_output, input_grad=True):
         return self.conv.backward(self.bn.backward(self.relu.backward(grad_output)), input_grad=input_grad)

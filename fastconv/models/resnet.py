@@ -38,9 +38,14 @@ class _Block(nn.Module):
         out = x
         pairs = self._pairs()
         for i, (conv, bn) in enumerate(pairs):
+            act = self.relu if i < len(pairs) - 1 else None
+            fused = None if self.training else nn.conv_bn_act(conv, bn, act, out)
+            if fused is not None:
+                out = fused
+                continue
             out = bn(conv(out))
-            if i < len(pairs) - 1:
-                out = self.relu(out)
+            if act is not None:
+                out = act(out)
         identity = x if self.downsample is None else self.downsample(x)
         return self.relu(out + identity)
 

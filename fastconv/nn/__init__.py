@@ -9,6 +9,7 @@ Seeding: ``fastconv.manual_seed(s)`` (= ``fastconv.nn.init.manual_seed``), or ``
 """
 from . import init
 from .containers import Concat, ModuleDict, ModuleList, Residual, Scale, Sequential
+from .fusion import conv_bn_act, fusion
 from .init import manual_seed
 from .layers import (
     AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout,
@@ -19,7 +20,7 @@ from .losses import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
-    "init", "manual_seed", "Module", "Parameter", "IncompatibleKeys",
+    "init", "manual_seed", "fusion", "conv_bn_act", "Module", "Parameter", "IncompatibleKeys",
     "Sequential", "ModuleList", "ModuleDict", "Residual", "Concat", "Scale",
     "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm",
     "ReLU", "ReLU6", "LeakyReLU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "Softmax", "Dropout",

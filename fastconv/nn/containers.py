@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .fusion import forward_sequence
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "Residual", "Concat", "Scale"]
@@ -101,6 +102,8 @@ class Sequential(_Indexed):
     ``Sequential(OrderedDict(name=module, ...))``. forward runs them in order, backward in reverse."""
 
     def forward(self, x):
+        if not self.training:  # eval: Conv2d -> BatchNorm2d (-> ReLU) runs fuse into one conv
+            return forward_sequence(list(self._modules.values()), x)
         for m in self._modules.values():
             x = m(x)
         return x

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from .. import _norm
 from .. import functional as F
 from .._convargs import conv_padding, pair
 from . import init
@@ -313,55 +314,45 @@ class _BatchNorm(Module):
         return (1, -1) + (1,) * (x.ndim - 2), (0,) + tuple(range(2, x.ndim))
 
     def forward(self, x):
-        x = _check_input(self, x, self.dtype)
-        shape, axes = self._shape(x)
-        gamma = self.weight.data.reshape(shape) if self.affine else None
-        if self.training or not self.track_running_stats:
-            count = x.size // self.num_features
-            if count <= 1 and self.training:
-                raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel when training, "
-                                 f"got input of shape {x.shape}")
-            mean = x.mean(axis=axes)
-            xc = x - mean.reshape(shape)
-            var = np.mean(xc * xc, axis=axes)
-            if self.training and self.track_running_stats:
-                self.num_batches_tracked += 1
-                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-                self.running_mean[...] = (1 - m) * self.running_mean + m * mean
-                self.running_var[...] = (1 - m) * self.running_var + m * var * (count / max(count - 1, 1))
-            invstd = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-            xhat = xc * invstd.reshape(shape)
-            self.save_for_backward(xhat, invstd, True)
-        else:  # running statistics: one scale and shift per channel, y = x * a + b (two passes)
-            invstd = (1.0 / np.sqrt(self.running_var + self.eps)).astype(x.dtype)
-            a = invstd * self.weight.data if self.affine else invstd
-            b = (self.bias.data if self.bias is not None else 0) - self.running_mean * a
-            self.save_for_backward(x, invstd, False)
-            y = x * a.astype(x.dtype).reshape(shape)
-            y += b.astype(x.dtype).reshape(shape)
-            return y
-        y = xhat * gamma if self.affine else xhat
-        return y + self.bias.data.reshape(shape) if self.bias is not None else y
+        x = np.ascontiguousarray(_check_input(self, x, self.dtype))
+        self._shape(x)
+        gamma = self.weight.data if self.affine else None
+        beta = self.bias.data if self.bias is not None else None
+        if not (self.training or not self.track_running_stats):
+            # running statistics: y = (x - running_mean) * (gamma / sqrt(running_var + eps)) + beta
+            scale = 1.0 / np.sqrt(self.running_var + self.eps)
+            return _norm.channel_affine(x, self.running_mean, scale if gamma is None else scale * gamma, beta)
+        count = x.size // self.num_features
+        if count <= 1 and self.training:
+            raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel when training, "
+                             f"got input of shape {x.shape}")
+        mean, var = _norm.channel_stats(x)   # float64, two passes
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+            m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+            self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+            self.running_var[...] = (1 - m) * self.running_var + m * var * (count / max(count - 1, 1))
+        invstd = 1.0 / np.sqrt(var + self.eps)
+        self.save_for_backward(x, mean, invstd)
+        return _norm.channel_affine(x, mean, invstd if gamma is None else invstd * gamma, beta)
 
     def backward(self, grad_output, input_grad=True):
-        xhat, invstd, batch_stats = self.saved()
-        g = np.asarray(grad_output)
-        shape, axes = self._shape(xhat)
-        if not batch_stats:  # eval mode kept x itself
-            xhat = (xhat - self.running_mean.astype(xhat.dtype).reshape(shape)) * invstd.reshape(shape)
+        x, mean, invstd = self.saved()
+        g = np.ascontiguousarray(grad_output, dtype=x.dtype)
+        if g.shape != x.shape:
+            raise ValueError(f"{type(self).__name__}.backward: grad_output must have shape {x.shape}, got {g.shape}")
+        # xhat = (x - mean) * invstd; per channel sum(g) and sum(g * (x - mean)), in float64
+        sum_g, sum_gx = _norm.channel_dot(g, x, mean)
         if self.affine and self.weight.requires_grad:
-            self.weight.accumulate_grad(np.sum(g * xhat, axis=axes))
+            self.weight.accumulate_grad((sum_gx * invstd).astype(x.dtype))
         if self.bias is not None and self.bias.requires_grad:
-            self.bias.accumulate_grad(np.sum(g, axis=axes))
+            self.bias.accumulate_grad(sum_g.astype(x.dtype))
         if not input_grad:
             return None
-        scale = invstd * self.weight.data if self.affine else invstd  # d y / d xhat * d xhat / d x
-        if not batch_stats:  # running statistics are constants
-            return g * scale.reshape(shape)
-        # batch statistics: gx = scale * (g - mean(g) - xhat * mean(g * xhat))
-        mean_g = g.mean(axis=axes).reshape(shape)
-        mean_gx = np.mean(g * xhat, axis=axes).reshape(shape)
-        return (g - mean_g - xhat * mean_gx) * scale.reshape(shape)
+        # gx = k * (g - mean(g) - xhat * mean(g * xhat)), k = gamma * invstd
+        k = invstd * self.weight.data if self.affine else invstd
+        count = x.size // self.num_features
+        return _norm.channel_axpby(g, k, x, -k * invstd * invstd * sum_gx / count, mean, -k * sum_g / count)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -446,20 +437,30 @@ class _Activation(Module):
         return "inplace=True" if self.inplace else ""
 
 
-class ReLU(_Activation):
-    def f(self, x):
-        return np.maximum(x, 0)
+class _KernelActivation(_Activation):
+    """An activation the C kernels apply (csrc/norm/, also fused into conv epilogues): one threaded
+    pass forward; backward passes the gradient where the output has slope 1 (PyTorch's rule, so
+    a NaN output passes it)."""
+    act = None
 
-    def df(self, x, y):
-        return (x > 0).astype(x.dtype)
+    def forward(self, x):
+        y = _norm.activation(np.ascontiguousarray(_check_input(self, x)), self.act)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, grad_output, input_grad=True):
+        y = self.saved()
+        return _norm.activation_backward(grad_output, y, self.act) if input_grad else None
 
 
-class ReLU6(_Activation):
-    def f(self, x):
-        return np.clip(x, 0, 6)
+class ReLU(_KernelActivation):
+    """y = max(x, 0) (NaN stays NaN)."""
+    act = "relu"
 
-    def df(self, x, y):
-        return ((x > 0) & (x < 6)).astype(x.dtype)
+
+class ReLU6(_KernelActivation):
+    """y = min(max(x, 0), 6) (NaN stays NaN)."""
+    act = "relu6"
 
 
 class LeakyReLU(_Activation):

@@ -1,0 +1,172 @@
+/* Per-channel elementwise kernels (fastconv_norm.h): batch normalisation and activations.
+ * Memory-bound, so one portable version: plain loops with per-channel constants hoisted, which
+ * the compiler vectorises; no ISA variants to keep in step. */
+#include <stdlib.h>
+#include "fastconv.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Elements per thread's block: a fork/join costs about as much as streaming this many. */
+#define NORM_GRAIN 16384
+
+static int useful_threads(int64_t work, int nthreads)
+{
+    const int64_t useful = work / NORM_GRAIN + 1;
+    if (nthreads < 1) nthreads = 1;
+    return useful < nthreads ? (int)useful : nthreads;
+}
+
+static int valid_shape(int64_t n, int64_t c, int64_t plane)
+{
+    return n >= 0 && c >= 1 && plane >= 0 && (plane == 0 || n <= INT64_MAX / c / plane);
+}
+
+/* The loops below walk [lo, hi) of the flat array in runs that stay inside one plane, so the
+ * channel's constants are fixed along each run: `ch` is the run's channel, [i, end) the run. */
+#define FOR_RUNS(lo, hi, c, plane, ...)                                     \
+    for (int64_t i = (lo); i < (hi);) {                                      \
+        const int64_t pl_ = i / (plane), ch = pl_ % (c);                     \
+        const int64_t end = (pl_ + 1) * (plane) < (hi) ? (pl_ + 1) * (plane) : (hi); \
+        __VA_ARGS__                                                          \
+        i = end;                                                             \
+    }
+
+#define DEFINE_NORM(T, sfx)                                                                              \
+    int fc_channel_affine_##sfx(const T *x, T *y, int64_t n, int64_t c, int64_t plane, const T *mean,   \
+                                const T *scale, const T *shift, int act, int nthreads)                 \
+    {                                                                                                    \
+        if (!valid_shape(n, c, plane) || act < FC_ACT_NONE || act > FC_ACT_RELU6) return FC_EINVAL;     \
+        const int64_t total = n * c * plane, nblk = (total + NORM_GRAIN - 1) / NORM_GRAIN;             \
+        _Pragma("omp parallel for schedule(static) num_threads(useful_threads(total, nthreads))")      \
+        for (int64_t blk = 0; blk < nblk; blk++) {                                                       \
+            const int64_t lo = blk * NORM_GRAIN, hi = lo + NORM_GRAIN < total ? lo + NORM_GRAIN : total; \
+            FOR_RUNS(lo, hi, c, plane, {                                                                 \
+                const T m = mean ? mean[ch] : 0, s = scale ? scale[ch] : 1, b = shift ? shift[ch] : 0;   \
+                if (act == FC_ACT_RELU) {                                                                \
+                    for (int64_t k = i; k < end; k++) {                                                  \
+                        const T v = (x[k] - m) * s + b;                                                  \
+                        y[k] = v < 0 ? 0 : v; /* NaN is not < 0: it passes, as in PyTorch */             \
+                    }                                                                                    \
+                } else if (act == FC_ACT_RELU6) {                                                        \
+                    for (int64_t k = i; k < end; k++) {                                                  \
+                        const T v = (x[k] - m) * s + b;                                                  \
+                        y[k] = v < 0 ? 0 : (v > 6 ? 6 : v);                                              \
+                    }                                                                                    \
+                } else {                                                                                 \
+                    for (int64_t k = i; k < end; k++) y[k] = (x[k] - m) * s + b;                         \
+                }                                                                                        \
+            })                                                                                           \
+        }                                                                                                \
+        return FC_OK;                                                                                    \
+    }                                                                                                    \
+    /* Per plane (image, channel) partial sums into part[], then per channel in image order: the    \
+     * same result whatever the thread count, and every thread busy even with few channels. */      \
+    int fc_channel_stats_##sfx(const T *x, int64_t n, int64_t c, int64_t plane, double *mean, double *var, \
+                               int nthreads)                                                           \
+    {                                                                                                    \
+        if (!valid_shape(n, c, plane)) return FC_EINVAL;                                                 \
+        const int64_t planes = n * c;                                                                    \
+        double *part = malloc(sizeof(double) * (size_t)(planes > 0 ? planes : 1));                      \
+        if (!part) return FC_ENOMEM;                                                                     \
+        const int nt = useful_threads(planes * plane, nthreads);                                         \
+        const double count = (double)n * (double)plane;                                                  \
+        _Pragma("omp parallel for schedule(static) num_threads(nt)")                                     \
+        for (int64_t p = 0; p < planes; p++) {                                                           \
+            const T *q = x + p * plane;                                                                  \
+            double s = 0;                                                                                \
+            _Pragma("omp simd reduction(+ : s)")                                                         \
+            for (int64_t k = 0; k < plane; k++) s += q[k];                                               \
+            part[p] = s;                                                                                 \
+        }                                                                                                \
+        for (int64_t ch = 0; ch < c; ch++) {                                                             \
+            double s = 0;                                                                                \
+            for (int64_t i = 0; i < n; i++) s += part[i * c + ch];                                       \
+            mean[ch] = count > 0 ? s / count : 0;                                                        \
+        }                                                                                                \
+        _Pragma("omp parallel for schedule(static) num_threads(nt)")                                     \
+        for (int64_t p = 0; p < planes; p++) {                                                           \
+            const T *q = x + p * plane;                                                                  \
+            const double m = mean[p % c];                                                                \
+            double s = 0;                                                                                \
+            _Pragma("omp simd reduction(+ : s)")                                                         \
+            for (int64_t k = 0; k < plane; k++) s += ((double)q[k] - m) * ((double)q[k] - m);            \
+            part[p] = s;                                                                                 \
+        }                                                                                                \
+        for (int64_t ch = 0; ch < c; ch++) {                                                             \
+            double s = 0;                                                                                \
+            for (int64_t i = 0; i < n; i++) s += part[i * c + ch];                                       \
+            var[ch] = count > 0 ? s / count : 0;                                                         \
+        }                                                                                                \
+        free(part);                                                                                      \
+        return FC_OK;                                                                                    \
+    }                                                                                                    \
+    int fc_channel_dot_##sfx(const T *g, const T *x, int64_t n, int64_t c, int64_t plane,              \
+                             const double *mean, double *sum_g, double *sum_gx, int nthreads)            \
+    {                                                                                                    \
+        if (!valid_shape(n, c, plane)) return FC_EINVAL;                                                 \
+        const int64_t planes = n * c;                                                                    \
+        double *part = malloc(sizeof(double) * 2 * (size_t)(planes > 0 ? planes : 1));                  \
+        if (!part) return FC_ENOMEM;                                                                     \
+        _Pragma("omp parallel for schedule(static) num_threads(useful_threads(2 * planes * plane, nthreads))") \
+        for (int64_t p = 0; p < planes; p++) {                                                           \
+            const T *gp = g + p * plane, *xp = x + p * plane;                                            \
+            const double m = mean ? mean[p % c] : 0;                                                     \
+            double s = 0, sx = 0;                                                                        \
+            _Pragma("omp simd reduction(+ : s, sx)")                                                     \
+            for (int64_t k = 0; k < plane; k++) {                                                        \
+                s += gp[k];                                                                              \
+                sx += (double)gp[k] * ((double)xp[k] - m);                                               \
+            }                                                                                            \
+            part[2 * p] = s;                                                                             \
+            part[2 * p + 1] = sx;                                                                        \
+        }                                                                                                \
+        for (int64_t ch = 0; ch < c; ch++) {                                                             \
+            double s = 0, sx = 0;                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                s += part[2 * (i * c + ch)];                                                             \
+                sx += part[2 * (i * c + ch) + 1];                                                        \
+            }                                                                                            \
+            sum_g[ch] = s;                                                                               \
+            sum_gx[ch] = sx;                                                                             \
+        }                                                                                                \
+        free(part);                                                                                      \
+        return FC_OK;                                                                                    \
+    }                                                                                                    \
+    int fc_channel_axpby_##sfx(const T *g, const T *x, T *out, int64_t n, int64_t c, int64_t plane,     \
+                               const T *a, const T *b, const T *mean, const T *d, int nthreads)         \
+    {                                                                                                    \
+        if (!valid_shape(n, c, plane)) return FC_EINVAL;                                                 \
+        const int64_t total = n * c * plane, nblk = (total + NORM_GRAIN - 1) / NORM_GRAIN;             \
+        _Pragma("omp parallel for schedule(static) num_threads(useful_threads(total, nthreads))")      \
+        for (int64_t blk = 0; blk < nblk; blk++) {                                                       \
+            const int64_t lo = blk * NORM_GRAIN, hi = lo + NORM_GRAIN < total ? lo + NORM_GRAIN : total; \
+            FOR_RUNS(lo, hi, c, plane, {                                                                 \
+                const T ak = a ? a[ch] : 1, dk = d ? d[ch] : 0;                                          \
+                if (b) {                                                                                 \
+                    const T bk = b[ch], mk = mean ? mean[ch] : 0;                                        \
+                    for (int64_t k = i; k < end; k++) out[k] = ak * g[k] + bk * (x[k] - mk) + dk;        \
+                } else {                                                                                 \
+                    for (int64_t k = i; k < end; k++) out[k] = ak * g[k] + dk;                           \
+                }                                                                                        \
+            })                                                                                           \
+        }                                                                                                \
+        return FC_OK;                                                                                    \
+    }                                                                                                    \
+    int fc_act_backward_##sfx(const T *g, const T *y, T *out, int64_t size, int act, int nthreads)      \
+    {                                                                                                    \
+        if (size < 0 || (act != FC_ACT_RELU && act != FC_ACT_RELU6)) return FC_EINVAL;                  \
+        const int64_t nblk = (size + NORM_GRAIN - 1) / NORM_GRAIN;                                       \
+        _Pragma("omp parallel for schedule(static) num_threads(useful_threads(size, nthreads))")       \
+        for (int64_t blk = 0; blk < nblk; blk++) {                                                       \
+            const int64_t lo = blk * NORM_GRAIN, hi = lo + NORM_GRAIN < size ? lo + NORM_GRAIN : size;  \
+            if (act == FC_ACT_RELU)                                                                      \
+                for (int64_t k = lo; k < hi; k++) out[k] = y[k] <= 0 ? 0 : g[k];                         \
+            else                                                                                         \
+                for (int64_t k = lo; k < hi; k++) out[k] = y[k] <= 0 || y[k] >= 6 ? 0 : g[k];            \
+        }                                                                                                \
+        return FC_OK;                                                                                    \
+    }
+
+DEFINE_NORM(float, f32)
+DEFINE_NORM(double, f64)
