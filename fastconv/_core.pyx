@@ -150,7 +150,9 @@ cdef enum:
     ACT_NONE = 0
     ACT_RELU = 1
     ACT_RELU6 = 2
-ACTIVATIONS = {None: ACT_NONE, "relu": ACT_RELU, "relu6": ACT_RELU6}
+    ACT_SILU = 3
+    ACT_SIGMOID = 4
+ACTIVATIONS = {None: ACT_NONE, "relu": ACT_RELU, "relu6": ACT_RELU6, "silu": ACT_SILU, "sigmoid": ACT_SIGMOID}
 
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,

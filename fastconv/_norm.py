@@ -1,5 +1,5 @@
 """Per-channel elementwise kernels (csrc/norm/) for the layers: batch normalisation and the
-ReLU/ReLU6 activations, one threaded pass each with the GIL released.
+ReLU/ReLU6/SiLU/Sigmoid activations, one threaded pass each with the GIL released.
 
 Internal: callers (fastconv.nn, fastconv.functional) pass C-contiguous float arrays of one
 dtype, channels in axis 1 (any number of trailing axes, flattened into one plane); per-channel
@@ -33,7 +33,7 @@ def channel_affine(x, mean=None, scale=None, shift=None, act=None, out=None):
 
 
 def activation(x, act):
-    """relu / relu6 of x (any shape): a new array."""
+    """relu / relu6 / silu / sigmoid of x (any shape): a new array."""
     flat = x.reshape(1, 1, -1)
     y = np.empty_like(x)
     if x.size:
@@ -42,7 +42,8 @@ def activation(x, act):
 
 
 def activation_backward(grad_output, y, act):
-    """grad_output where the activation's output y has slope 1, else 0 (PyTorch's rule)."""
+    """grad_output * act'(.): y is the output for relu / relu6 (the gradient passes where it has
+    slope 1, PyTorch's rule), the input for silu / sigmoid."""
     g = np.ascontiguousarray(grad_output, dtype=y.dtype)
     if g.shape != y.shape:
         raise ValueError(f"grad_output must have the output's shape {y.shape}, got {g.shape}")

@@ -130,16 +130,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, a
     algorithm: "auto", "im2col" (implicit-im2col GEMM) or "direct".
 
     fastconv's epilogue (no PyTorch equivalent): ``activation(conv * scale[c] + bias[c])`` in the
-    same pass, with scale (C_out,) and activation None, "relu" or "relu6". A BatchNorm2d in eval
-    mode folds into scale and bias; fastconv.nn does this by itself for Conv2d -> BatchNorm2d
-    (-> ReLU/ReLU6) in eval mode."""
+    same pass, with scale (C_out,) and activation None, "relu", "relu6", "silu" or "sigmoid". A
+    BatchNorm2d in eval mode folds into scale and bias; fastconv.nn does this by itself for
+    Conv2d -> BatchNorm2d (-> ReLU/ReLU6/SiLU) in eval mode."""
     x, weight, unbatched = _conv_inputs(x, weight)
     geom, out_shape = _conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     check_result_size(out_shape, x.dtype, "conv2d's output")
     bias = _bias(bias, weight.shape[0], x.dtype)
     scale = _bias(scale, weight.shape[0], x.dtype, "scale")
     if activation not in _core.ACTIVATIONS:
-        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+        raise ValueError(f"activation must be one of {list(_core.ACTIVATIONS)}, got {activation!r}")
     algo = _algo_code(algorithm, geom)
     shape = out_shape[1:] if unbatched else out_shape
     if out is None:

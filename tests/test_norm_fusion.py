@@ -9,7 +9,8 @@ import fastconv.functional as F
 from fastconv import models, nn
 from reference import conv2d_ref
 
-ACTS = {None: lambda v: v, "relu": lambda v: np.maximum(v, 0), "relu6": lambda v: np.clip(v, 0, 6)}
+ACTS = {None: lambda v: v, "relu": lambda v: np.maximum(v, 0), "relu6": lambda v: np.clip(v, 0, 6),
+        "silu": lambda v: v / (1 + np.exp(-v)), "sigmoid": lambda v: 1 / (1 + np.exp(-v))}
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 
@@ -65,7 +66,7 @@ def test_batchnorm_train_forward_backward_matches_float64_reference(shape, dtype
 
 @pytest.mark.parametrize("cls,act", [(nn.ReLU, "relu"), (nn.ReLU6, "relu6")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_kernels_forward_backward_and_nan(cls, act, dtype):
+def test_relu_kernels_forward_backward_and_nan(isa, cls, act, dtype):
     rng = np.random.default_rng(2)
     x = (rng.standard_normal((3, 4, 50, 61)) * 5).astype(dtype)
     x[0, 0, 0, :4] = [np.nan, 0.0, 6.0, -np.inf]
@@ -82,6 +83,33 @@ def test_relu_kernels_forward_backward_and_nan(cls, act, dtype):
     assert gx[0, 0, 0, 0] == g[0, 0, 0, 0]
 
 
+@pytest.mark.parametrize("cls,act", [(nn.SiLU, "silu"), (nn.Sigmoid, "sigmoid")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_silu_sigmoid_kernels_match_float64(isa, cls, act, dtype):
+    rng = np.random.default_rng(6)
+    # every lane position and the scalar tail; the range covers exp's clamps (|x| > 87)
+    x = np.concatenate([rng.standard_normal(1000) * 4, np.linspace(-120, 120, 1001),
+                        [0.0, -0.0, 1e-30, -1e-30, np.nan]]).astype(dtype).reshape(1, 1, -1)
+    layer = cls()
+    y = layer(x)
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore"):
+        ref = ACTS[act](x64)
+    finite = np.isfinite(x64)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    atol = 1e-35 if dtype == np.float32 else 0   # float32 exp saturates near 1.7e38 (x < -88 gives ~1e-37)
+    np.testing.assert_allclose(y[finite], ref[finite], rtol=rtol, atol=atol)
+    assert np.isnan(y[~finite]).all()
+    g = rng.standard_normal(x.shape).astype(dtype)
+    gx = layer.backward(g)
+    with np.errstate(over="ignore"):
+        s = 1 / (1 + np.exp(-x64))
+    dref = g * (s * (1 + x64 * (1 - s)) if act == "silu" else s * (1 - s))
+    # 1 - s cancels where s is near 1 (PyTorch's float32 formula does the same): absolute error
+    # of a few ulp of the largest slope times |g|
+    np.testing.assert_allclose(gx[finite], dref[finite], rtol=rtol * 10, atol=rtol * np.abs(g).max())
+
+
 def test_relu_matches_torch_on_nan_and_boundaries():
     torch = pytest.importorskip("torch")
     x = np.array([[np.nan, -1.0, 0.0, 3.0, 6.0, 7.0, np.inf, -np.inf]], np.float32)
@@ -96,7 +124,7 @@ def test_relu_matches_torch_on_nan_and_boundaries():
 
 
 @pytest.mark.parametrize("algorithm", ["im2col", "direct"])
-@pytest.mark.parametrize("act", [None, "relu", "relu6"])
+@pytest.mark.parametrize("act", [None, "relu", "relu6", "silu", "sigmoid"])
 @pytest.mark.parametrize("case", [
     dict(c_in=5, c_out=7, k=3, stride=1, padding=1, groups=1),
     dict(c_in=6, c_out=6, k=3, stride=2, padding=1, groups=6),      # depthwise kernels
@@ -152,7 +180,8 @@ def test_sequential_fuses_conv_bn_act_in_eval_only(dtype):
     fastconv.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
                         nn.Conv2d(8, 8, 3, groups=8, bias=False), nn.BatchNorm2d(8, affine=False), nn.ReLU(),
-                        nn.Conv2d(8, 4, 1), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.ReLU()).to(dtype)
+                        nn.Conv2d(8, 4, 1), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.ReLU(),
+                        nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4), nn.SiLU()).to(dtype)
     _randomise_batchnorm(net, rng)
     x = rng.standard_normal((2, 3, 10, 12)).astype(dtype)
     net.eval()
@@ -169,8 +198,8 @@ def test_sequential_fuses_conv_bn_act_in_eval_only(dtype):
             plain = net(x)
     finally:
         F.conv2d = orig
-    assert calls[:4] == [True, True, True, False]   # three fused runs, then the lone conv
-    assert not any(calls[4:])                       # fusion(False): every layer on its own
+    assert calls[:5] == [True, True, True, False, True]   # four fused runs and the lone conv
+    assert not any(calls[5:])                             # fusion(False): every layer on its own
     np.testing.assert_allclose(fused, plain, rtol=0, atol=TOL[dtype] * 10 * np.abs(plain).max())
     # train mode never fuses: BatchNorm uses the batch's statistics
     net.train()

@@ -150,7 +150,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
     int fc_conv2d_forward_##sfx(const fc_conv2d_params *p, fc_conv_algo algo, const T *x, const T *w, \
                                 const T *scale, const T *bias, int act, T *y, int nthreads)           \
     {                                                                                                 \
-        if (!valid_params(p) || act < FC_ACT_NONE || act > FC_ACT_RELU6) return FC_EINVAL;            \
+        if (!valid_params(p) || act < FC_ACT_NONE || act > FC_ACT_SIGMOID) return FC_EINVAL;            \
         if (p->n == 0) return FC_OK;                                                                  \
         const fc_conv_geom g = forward_geom(p, w);                                                    \
         if (algo == FC_CONV_DIRECT) { /* bias in the accumulators; a scale or activation after */     \

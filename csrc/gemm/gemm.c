@@ -1,5 +1,6 @@
 /* The GEMM core for float32 and float64: one driver template, two instantiations. */
 #include "gemm_kernels.h"
+#include "../norm/norm_internal.h" /* the activation runs of the epilogue */
 #ifdef _OPENMP
 #include <omp.h>
 #endif

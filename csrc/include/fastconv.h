@@ -50,7 +50,7 @@ struct fc_operand {
 /* Packer contract: write ceil(rlen/width) micro-panels to dst; panel q holds, for each p in
  * [p0, p0+plen), `width` consecutive values of rows r0+q*width ... , zero beyond rlen. */
 
-typedef enum { FC_ACT_NONE = 0, FC_ACT_RELU = 1, FC_ACT_RELU6 = 2 } fc_act;
+typedef enum { FC_ACT_NONE = 0, FC_ACT_RELU = 1, FC_ACT_RELU6 = 2, FC_ACT_SILU = 3, FC_ACT_SIGMOID = 4 } fc_act;
 typedef struct {
     const void *bias;    /* NULL, or one value per row of C (bias_per_col = 0) / per column (1) */
     int bias_per_col;

@@ -2,8 +2,8 @@
  * gradients) and the activations conv epilogues also apply. Included by fastconv.h.
  * Arrays are C-contiguous (n, c, plane) stacks: channel ch of image i is the `plane`
  * elements at (i*c + ch)*plane. Per-channel vectors have c entries; NULL means the identity
- * (scale 1, mean/shift 0). These ops are memory-bound: one pass each, portable C that the
- * compiler vectorises, threads over blocks of elements (or over channels for reductions). */
+ * (scale 1, mean/shift 0). One pass each, threads over blocks of elements (or over planes for
+ * the reductions). */
 #ifndef FASTCONV_NORM_H
 #define FASTCONV_NORM_H
 
@@ -39,8 +39,9 @@ int fc_channel_axpby_f32(const float *g, const float *x, float *out, int64_t n, 
 int fc_channel_axpby_f64(const double *g, const double *x, double *out, int64_t n, int64_t c, int64_t plane,
                          const double *a, const double *b, const double *mean, const double *d, int nthreads);
 
-/* out = g where the activation's output y has a non-zero slope, else 0: ReLU y <= 0 -> 0,
- * ReLU6 y <= 0 or y >= 6 -> 0 (PyTorch's threshold/hardtanh backward: NaN passes g). out may be g. */
+/* out = g * act'(.): for ReLU and ReLU6 y is the activation's output, and out = g where it has
+ * slope 1, else 0 (y <= 0, or y >= 6: PyTorch's threshold/hardtanh backward, so NaN passes g);
+ * for SiLU and Sigmoid y is the activation's input x. out may be g. */
 int fc_act_backward_f32(const float *g, const float *y, float *out, int64_t size, int act, int nthreads);
 int fc_act_backward_f64(const double *g, const double *y, double *out, int64_t size, int act, int nthreads);
 

@@ -1,11 +1,31 @@
 /* Per-channel elementwise kernels (fastconv_norm.h): batch normalisation and activations.
- * Memory-bound, so one portable version: plain loops with per-channel constants hoisted, which
- * the compiler vectorises; no ISA variants to keep in step. */
+ * The reductions are memory-bound: one portable version, plain loops the compiler vectorises.
+ * Elementwise passes run the selected ISA's activation runs (act.inc; SiLU's exp is compute). */
 #include <stdlib.h>
-#include "fastconv.h"
+#include "norm_internal.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+#define SELECT_ACT(prefix)                                                                       \
+    (fc_get_isa() == FC_ISA_AVX512 ? prefix##avx512 : fc_get_isa() == FC_ISA_AVX2 ? prefix##avx2 : prefix##ref)
+
+void fc_saffine_run(const float *x, float *y, int64_t len, float m, float s, float b, int act)
+{
+    SELECT_ACT(fc_saffine_run_)(x, y, len, m, s, b, act);
+}
+void fc_daffine_run(const double *x, double *y, int64_t len, double m, double s, double b, int act)
+{
+    SELECT_ACT(fc_daffine_run_)(x, y, len, m, s, b, act);
+}
+void fc_sact_backward_run(const float *g, const float *y, float *out, int64_t len, int act)
+{
+    SELECT_ACT(fc_sact_backward_run_)(g, y, out, len, act);
+}
+void fc_dact_backward_run(const double *g, const double *y, double *out, int64_t len, int act)
+{
+    SELECT_ACT(fc_dact_backward_run_)(g, y, out, len, act);
+}
 
 /* Elements per thread's block: a fork/join costs about as much as streaming this many. */
 #define NORM_GRAIN 16384
@@ -32,30 +52,18 @@ static int valid_shape(int64_t n, int64_t c, int64_t plane)
         i = end;                                                             \
     }
 
-#define DEFINE_NORM(T, sfx)                                                                              \
+#define DEFINE_NORM(T, sfx, pre)                                                                              \
     int fc_channel_affine_##sfx(const T *x, T *y, int64_t n, int64_t c, int64_t plane, const T *mean,   \
                                 const T *scale, const T *shift, int act, int nthreads)                 \
     {                                                                                                    \
-        if (!valid_shape(n, c, plane) || act < FC_ACT_NONE || act > FC_ACT_RELU6) return FC_EINVAL;     \
+        if (!valid_shape(n, c, plane) || act < FC_ACT_NONE || act > FC_ACT_SIGMOID) return FC_EINVAL;     \
         const int64_t total = n * c * plane, nblk = (total + NORM_GRAIN - 1) / NORM_GRAIN;             \
         _Pragma("omp parallel for schedule(static) num_threads(useful_threads(total, nthreads))")      \
         for (int64_t blk = 0; blk < nblk; blk++) {                                                       \
             const int64_t lo = blk * NORM_GRAIN, hi = lo + NORM_GRAIN < total ? lo + NORM_GRAIN : total; \
             FOR_RUNS(lo, hi, c, plane, {                                                                 \
-                const T m = mean ? mean[ch] : 0, s = scale ? scale[ch] : 1, b = shift ? shift[ch] : 0;   \
-                if (act == FC_ACT_RELU) {                                                                \
-                    for (int64_t k = i; k < end; k++) {                                                  \
-                        const T v = (x[k] - m) * s + b;                                                  \
-                        y[k] = v < 0 ? 0 : v; /* NaN is not < 0: it passes, as in PyTorch */             \
-                    }                                                                                    \
-                } else if (act == FC_ACT_RELU6) {                                                        \
-                    for (int64_t k = i; k < end; k++) {                                                  \
-                        const T v = (x[k] - m) * s + b;                                                  \
-                        y[k] = v < 0 ? 0 : (v > 6 ? 6 : v);                                              \
-                    }                                                                                    \
-                } else {                                                                                 \
-                    for (int64_t k = i; k < end; k++) y[k] = (x[k] - m) * s + b;                         \
-                }                                                                                        \
+                fc_##pre##affine_run(x + i, y + i, end - i, mean ? mean[ch] : 0, scale ? scale[ch] : 1,  \
+                                     shift ? shift[ch] : 0, act);                                        \
             })                                                                                           \
         }                                                                                                \
         return FC_OK;                                                                                    \
@@ -155,18 +163,15 @@ static int valid_shape(int64_t n, int64_t c, int64_t plane)
     }                                                                                                    \
     int fc_act_backward_##sfx(const T *g, const T *y, T *out, int64_t size, int act, int nthreads)      \
     {                                                                                                    \
-        if (size < 0 || (act != FC_ACT_RELU && act != FC_ACT_RELU6)) return FC_EINVAL;                  \
+        if (size < 0 || act <= FC_ACT_NONE || act > FC_ACT_SIGMOID) return FC_EINVAL;                  \
         const int64_t nblk = (size + NORM_GRAIN - 1) / NORM_GRAIN;                                       \
         _Pragma("omp parallel for schedule(static) num_threads(useful_threads(size, nthreads))")       \
         for (int64_t blk = 0; blk < nblk; blk++) {                                                       \
             const int64_t lo = blk * NORM_GRAIN, hi = lo + NORM_GRAIN < size ? lo + NORM_GRAIN : size;  \
-            if (act == FC_ACT_RELU)                                                                      \
-                for (int64_t k = lo; k < hi; k++) out[k] = y[k] <= 0 ? 0 : g[k];                         \
-            else                                                                                         \
-                for (int64_t k = lo; k < hi; k++) out[k] = y[k] <= 0 || y[k] >= 6 ? 0 : g[k];            \
+            fc_##pre##act_backward_run(g + lo, y + lo, out + lo, hi - lo, act);                          \
         }                                                                                                \
         return FC_OK;                                                                                    \
     }
 
-DEFINE_NORM(float, f32)
-DEFINE_NORM(double, f64)
+DEFINE_NORM(float, f32, s)
+DEFINE_NORM(double, f64, d)

@@ -376,7 +376,7 @@ def format_table(rows, title=None):
 def format_model(rows, total_ms, title, fused_ms=None):
     """Per-layer table of profile_model, then the time per layer type (and the forward as run,
     with eval-mode fusion, when fused_ms is given)."""
-    as_run = "" if fused_ms is None else f" layer by layer, {fused_ms:.1f} ms as run (Conv+BN+ReLU fused)"
+    as_run = "" if fused_ms is None else f" layer by layer, {fused_ms:.1f} ms as run (Conv+BN+activation fused)"
     lines = [f"== {title}: {total_ms:.1f} ms per forward{as_run} ==",
              f"{'layer':<40} {'type':<18} {'output':<20} {'MMACs':>9} {'ms':>8} {'share':>6} {'GFLOP/s':>8}"]
     for r in rows:

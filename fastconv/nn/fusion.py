@@ -1,4 +1,4 @@
-"""Eval-mode fusion: Conv2d -> BatchNorm2d (-> ReLU / ReLU6) as one convolution.
+"""Eval-mode fusion: Conv2d -> BatchNorm2d (-> ReLU / ReLU6 / SiLU) as one convolution.
 
 In eval mode a BatchNorm2d with running statistics is a per-channel scale and shift, so the
 three layers are ``act(conv(x) * s + b)`` with ``s = gamma / sqrt(running_var + eps)`` and
@@ -15,17 +15,17 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import functional as F
-from .layers import BatchNorm2d, Conv2d, ReLU, ReLU6
+from .layers import BatchNorm2d, Conv2d, ReLU, ReLU6, SiLU
 
 __all__ = ["fusion", "fusion_enabled", "conv_bn_act", "forward_sequence"]
 
 _enabled = True
-_ACTS = {ReLU: "relu", ReLU6: "relu6"}
+_ACTS = {ReLU: "relu", ReLU6: "relu6", SiLU: "silu"}
 
 
 @contextmanager
 def fusion(enabled=True):
-    """Within the block, eval-mode Conv2d -> BatchNorm2d (-> ReLU/ReLU6) fuse (True) or not."""
+    """Within the block, eval-mode Conv2d -> BatchNorm2d (-> ReLU/ReLU6/SiLU) fuse (True) or not."""
     global _enabled
     previous, _enabled = _enabled, bool(enabled)
     try:
@@ -63,7 +63,7 @@ def conv_bn_act(conv, bn, act, x):
 
 
 def forward_sequence(modules, x):
-    """x through the modules in order, fusing each Conv2d -> BatchNorm2d (-> ReLU/ReLU6) run."""
+    """x through the modules in order, fusing each Conv2d -> BatchNorm2d (-> ReLU/ReLU6/SiLU) run."""
     i, n = 0, len(modules)
     while i < n:
         m = modules[i]
