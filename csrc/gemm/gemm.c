@@ -5,8 +5,12 @@
 #include <omp.h>
 #endif
 
+/* The selected ISA's skinny kernel, DOT(isa) naming it per element type. */
+#define SELECT_DOT() (fc_get_isa() == FC_ISA_AVX512 ? DOT(avx512) : fc_get_isa() == FC_ISA_AVX2 ? DOT(avx2) : DOT(ref))
+
 #define T float
 #define FN(x) fc_s##x
+#define DOT(isa) fc_sgemm_dot_##isa
 #define CFG_T fc_sgemm_config
 #define UKR_T fc_sgemm_ukr_fn
 #define SELECT fc_sgemm_selected
@@ -14,6 +18,7 @@
 #include "gemm_driver.inc"
 #undef T
 #undef FN
+#undef DOT
 #undef CFG_T
 #undef UKR_T
 #undef SELECT
@@ -21,6 +26,7 @@
 
 #define T double
 #define FN(x) fc_d##x
+#define DOT(isa) fc_dgemm_dot_##isa
 #define CFG_T fc_dgemm_config
 #define UKR_T fc_dgemm_ukr_fn
 #define SELECT fc_dgemm_selected

@@ -24,6 +24,17 @@ void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, in
 void fc_sgemm_ukr_ref_4x16(int64_t, const float *, const float *, float *, int64_t, int);
 void fc_dgemm_ukr_ref_4x8(int64_t, const double *, const double *, double *, int64_t, int);
 
+/* Skinny unpacked GEMM, one per ISA (gemm_dot.inc): C[i, j] (=|+=) A row i . B row j for
+ * columns [j0, j1), rows of A (stride lda) and B (stride ldb) contiguous along k. */
+#define FC_DECLARE_DOT(isa)                                                                             \
+    void fc_sgemm_dot_##isa(int64_t, int64_t, int64_t, int64_t, const float *, int64_t, const float *, \
+                            int64_t, float *, int64_t, int);                                           \
+    void fc_dgemm_dot_##isa(int64_t, int64_t, int64_t, int64_t, const double *, int64_t, const double *, \
+                            int64_t, double *, int64_t, int);
+FC_DECLARE_DOT(avx512)
+FC_DECLARE_DOT(avx2)
+FC_DECLARE_DOT(ref)
+
 /* fc_sgemm/fc_dgemm with C's columns at arbitrary offsets (see gemm_driver.inc). */
 int fc_sgemm_map(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b, float *c,
                  int64_t ldc, const int64_t *ccol, int accumulate, const fc_epilogue *ep, int nthreads);

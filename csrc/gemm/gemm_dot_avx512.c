@@ -1,0 +1,16 @@
+/* Skinny unpacked GEMM (gemm_dot.inc) for the avx512 path (flags from the file name, see setup.py). */
+#include <string.h>
+#include "gemm_kernels.h"
+
+#define T float
+#define FN(x) fc_s##x##_avx512
+#define VLEN 16
+#include "gemm_dot.inc"
+#undef T
+#undef FN
+#undef VLEN
+
+#define T double
+#define FN(x) fc_d##x##_avx512
+#define VLEN 8
+#include "gemm_dot.inc"
