@@ -233,3 +233,19 @@ def test_summary_lists_every_layer_even_where_eval_fuses():
     text = fastconv.summary(model, (1, 1, 8, 8), print_table=False)
     for layer in ("Conv2d", "BatchNorm2d", "ReLU"):
         assert layer in text
+
+
+@pytest.mark.parametrize("act", [None, "relu6"])
+def test_conv2d_tiny_planes_batched_in_chunks(isa, act):
+    """Planes under 128 pixels at batch > 1 run as one GEMM over several images into a bounded
+    buffer (1 M elements), copied out image by image: 1024 channels of 10x10 make chunks of 10
+    images, so 12 images take two chunks, the second partial."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((12, 3, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((1024, 3, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(1024).astype(np.float32)
+    scale = rng.uniform(0.5, 2, 1024).astype(np.float32)
+    y = F.conv2d(x, w, bias, padding=1, scale=scale, activation=act)
+    ref = conv2d_ref(x.astype(np.float64), w.astype(np.float64), None, padding=1)
+    ref = ACTS[act](ref * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1))
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
