@@ -95,3 +95,32 @@ def act_backward(const floating[::1] g, const floating[::1] y, floating[::1] out
         else:
             rc = fc_act_backward_f64(&g[0], &y[0], &out[0], g.shape[0], act, nthreads)
     _check(rc, "act_backward")
+
+
+# ---- optimizer steps (fastconv/optim.py) ----------------------------------------------------------
+cdef extern from "fastconv.h" nogil:
+    ctypedef struct fc_adam_params:
+        double lr, beta1, beta2, eps, weight_decay
+        int decoupled, maximize
+        int64_t step
+    int fc_adam_step_f32(float *p, const float *grad, float *m, float *v, float *vmax, int64_t size,
+                         const fc_adam_params *h, int nthreads)
+    int fc_adam_step_f64(double *p, const double *grad, double *m, double *v, double *vmax, int64_t size,
+                         const fc_adam_params *h, int nthreads)
+
+
+def adam_step(floating[::1] p, const floating[::1] grad, floating[::1] m, floating[::1] v, floating[::1] vmax,
+              double lr, double beta1, double beta2, double eps, double weight_decay, bint decoupled,
+              bint maximize, int64_t step, int nthreads):
+    """One Adam/AdamW step in place over flat contiguous arrays of one dtype (vmax: None without amsgrad)."""
+    cdef fc_adam_params h
+    h.lr, h.beta1, h.beta2, h.eps, h.weight_decay = lr, beta1, beta2, eps, weight_decay
+    h.decoupled, h.maximize, h.step = decoupled, maximize, step
+    cdef floating *vm = NULL if vmax is None else &vmax[0]
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = fc_adam_step_f32(&p[0], &grad[0], &m[0], &v[0], vm, p.shape[0], &h, nthreads)
+        else:
+            rc = fc_adam_step_f64(&p[0], &grad[0], &m[0], &v[0], vm, p.shape[0], &h, nthreads)
+    _check(rc, "adam_step")

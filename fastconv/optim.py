@@ -18,6 +18,9 @@ import math
 
 import numpy as np
 
+from . import _core
+from ._threads import get_num_threads
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "CosineAnnealingLR"]
 
 
@@ -45,6 +48,19 @@ def _grad_of(p):
     if g.dtype != p.data.dtype:
         raise TypeError(f"parameter .grad has dtype {g.dtype} but .data has {p.data.dtype}")
     return g
+
+
+def _fused_ok(data, grad, state, amsgrad):
+    """The C step applies: p, grad and the state are C-contiguous float arrays of p's shape and
+    dtype (p and the state writeable); else (a state loaded in another dtype, say) the NumPy step."""
+    if data.dtype not in (np.float32, np.float64) or data.size == 0:
+        return False
+    state_arrays = [state["exp_avg"], state["exp_avg_sq"]] + ([state.get("max_exp_avg_sq")] if amsgrad else [])
+    for a in [data, grad] + state_arrays:
+        if not (isinstance(a, np.ndarray) and a.dtype == data.dtype and a.shape == data.shape
+                and a.flags.c_contiguous):
+            return False
+    return all(a.flags.writeable for a in [data] + state_arrays)
 
 
 def _check_nonneg(name, value):
@@ -264,6 +280,13 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = np.zeros_like(p.data)
         state["step"] += 1
         t = state["step"]
+        if _fused_ok(p.data, grad, state, group["amsgrad"]):  # one threaded C pass (csrc/optim/) instead of ~10 NumPy ones
+            _core.adam_step(p.data.reshape(-1), grad.reshape(-1), state["exp_avg"].reshape(-1),
+                            state["exp_avg_sq"].reshape(-1),
+                            state["max_exp_avg_sq"].reshape(-1) if group["amsgrad"] else None,
+                            float(lr), float(beta1), float(beta2), float(eps), float(wd), self._decoupled,
+                            bool(group["maximize"]), t, get_num_threads())
+            return
         if wd != 0:
             if self._decoupled:
                 p.data *= 1 - lr * wd

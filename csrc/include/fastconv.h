@@ -103,6 +103,21 @@ int fc_conv2d_backward_weight_f32(const fc_conv2d_params *p, fc_conv_algo algo, 
 int fc_conv2d_backward_weight_f64(const fc_conv2d_params *p, fc_conv_algo algo, const double *dy,
                                   const double *x, double *dw, double *db, int nthreads);
 
+/* ---- optimizers ------------------------------------------------------------------------ *
+ * One Adam/AdamW step (torch.optim's rules) over `size` contiguous elements, in place: p, m
+ * (exp_avg), v (exp_avg_sq), vmax (max_exp_avg_sq, NULL without amsgrad); grad is read only.
+ * step is the step number after this one (>= 1). */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    int decoupled;   /* AdamW: p *= 1 - lr * weight_decay, instead of adding weight_decay * p to g */
+    int maximize;
+    int64_t step;
+} fc_adam_params;
+int fc_adam_step_f32(float *p, const float *grad, float *m, float *v, float *vmax, int64_t size,
+                     const fc_adam_params *h, int nthreads);
+int fc_adam_step_f64(double *p, const double *grad, double *m, double *v, double *vmax, int64_t size,
+                     const fc_adam_params *h, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif
