@@ -613,8 +613,8 @@ def test_matmul_nan_in_out_is_overwritten(isa, dtype, assert_matmul_close):
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
 def test_matmul_skinny_unpacked_path(isa, dtype, nthreads, assert_matmul_close):
-    """m <= 16 and k >= 128 with b a transposed C-contiguous array take the unpacked dot-product
-    kernels: every row-group split (4, 2, 1), column counts around the 4-row blocks and the
+    """m <= 16 (or n <= 16) and k >= 128 with b a transposed C-contiguous array take the unpacked
+    dot-product kernels: every row-group split (4, 2, 1), column counts around the 4-row blocks and the
     64-row thread blocks, k around whole vectors, and strided rows (a slice of a wider array)."""
     rng = rng_for("skinny", isa, np.dtype(dtype).name, nthreads)
     with fastconv.threads(nthreads):
@@ -625,3 +625,5 @@ def test_matmul_skinny_unpacked_path(isa, dtype, nthreads, assert_matmul_close):
                 assert_matmul_close(fastconv.matmul(a, w.T), a, w.T)
                 # C comes out the same whether or not the skinny path runs (a copy of b is packed)
                 assert_matmul_close(fastconv.matmul(a, np.ascontiguousarray(w.T)), a, w.T)
+                # few columns: W @ x.T runs the same kernels with the roles swapped (C^T = B A^T)
+                assert_matmul_close(fastconv.matmul(w, a.T), w, a.T)

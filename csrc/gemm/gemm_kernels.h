@@ -25,12 +25,13 @@ void fc_sgemm_ukr_ref_4x16(int64_t, const float *, const float *, float *, int64
 void fc_dgemm_ukr_ref_4x8(int64_t, const double *, const double *, double *, int64_t, int);
 
 /* Skinny unpacked GEMM, one per ISA (gemm_dot.inc): C[i, j] (=|+=) A row i . B row j for
- * columns [j0, j1), rows of A (stride lda) and B (stride ldb) contiguous along k. */
+ * columns [j0, j1), rows of A (stride lda) and B (stride ldb) contiguous along k, C(i, j) at
+ * c[i * ldc + j * cs]. */
 #define FC_DECLARE_DOT(isa)                                                                             \
     void fc_sgemm_dot_##isa(int64_t, int64_t, int64_t, int64_t, const float *, int64_t, const float *, \
-                            int64_t, float *, int64_t, int);                                           \
+                            int64_t, float *, int64_t, int64_t, int);                                  \
     void fc_dgemm_dot_##isa(int64_t, int64_t, int64_t, int64_t, const double *, int64_t, const double *, \
-                            int64_t, double *, int64_t, int);
+                            int64_t, double *, int64_t, int64_t, int);
 FC_DECLARE_DOT(avx512)
 FC_DECLARE_DOT(avx2)
 FC_DECLARE_DOT(ref)
