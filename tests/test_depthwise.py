@@ -108,6 +108,10 @@ CASES = [
     D("input_2x3_p1_s2_m2", 2, 2, 2, 2, 3, 3, 3, stride=2, padding=1),
     D("c1_w113_s2", 1, 1, 1, 3, 113, 3, 3, stride=2, padding=1),
     D("c1_m3_odd", 3, 1, 3, 5, 13, 3, 3, padding=1),
+    # small planes with channels past one vector: the channel-blocked kernel's partial blocks
+    D("3x3_c37_w14_batch2", 2, 37, 1, 14, 14, 3, 3, padding=1),
+    D("5x5_s2_c21_w14", 1, 21, 1, 14, 14, 5, 5, stride=2, padding=2),
+    D("3x3_s2_d2_c17_w9_batch3", 3, 17, 1, 9, 9, 3, 3, stride=2, dilation=2, padding=2),
 ]
 CASE_IDS = [c.name for c in CASES]
 

@@ -127,14 +127,16 @@ def test_relu_matches_torch_on_nan_and_boundaries():
 @pytest.mark.parametrize("act", [None, "relu", "relu6", "silu", "sigmoid"])
 @pytest.mark.parametrize("case", [
     dict(c_in=5, c_out=7, k=3, stride=1, padding=1, groups=1),
-    dict(c_in=6, c_out=6, k=3, stride=2, padding=1, groups=6),      # depthwise kernels
+    dict(c_in=6, c_out=6, k=3, stride=2, padding=1, groups=6),      # depthwise, channel-blocked kernel
+    dict(c_in=19, c_out=19, k=5, stride=1, padding=2, groups=19),   # ... channels past one vector
+    dict(c_in=3, c_out=3, k=3, stride=1, padding=1, groups=3, hw=(5, 40)),  # depthwise row kernel
     dict(c_in=8, c_out=12, k=1, stride=1, padding=0, groups=1),     # pointwise GEMM
     dict(c_in=4, c_out=6, k=5, stride=1, padding=2, groups=2),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv2d_epilogue_scale_bias_activation(isa, algorithm, act, case, dtype):
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((2, case["c_in"], 11, 9)).astype(dtype)
+    x = rng.standard_normal((2, case["c_in"], *case.get("hw", (11, 9)))).astype(dtype)
     w = rng.standard_normal((case["c_out"], case["c_in"] // case["groups"], case["k"], case["k"])).astype(dtype)
     scale = rng.uniform(-2, 3, case["c_out"]).astype(dtype)
     bias = rng.normal(size=case["c_out"]).astype(dtype) * 3

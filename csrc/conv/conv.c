@@ -75,13 +75,16 @@ static fc_conv_geom backward_data_geom(const fc_conv2d_params *p, const void *w)
 }
 
 /* Small passes do not pay for waking threads: about 1 M multiply-adds per thread at least (as
- * in the GEMM driver). */
-static int clamp_threads(const fc_conv_geom *g, int nthreads)
+ * in the GEMM driver). The channel-blocked depthwise kernels, which spend as long again moving
+ * each element as multiplying it, split from 128 K on. */
+static int clamp_threads_by(const fc_conv_geom *g, int nthreads, double unit)
 {
     const double work = (double)g->n * g->groups * g->cd * g->cs * g->dst_h * g->dst_w * g->kh * g->kw;
     if (nthreads < 1) nthreads = 1;
-    return work < (double)nthreads * (1 << 20) ? (int)(work / (1 << 20)) + 1 : nthreads;
+    return work < (double)nthreads * unit ? (int)(work / unit) + 1 : nthreads;
 }
+static int clamp_threads(const fc_conv_geom *g, int nthreads) { return clamp_threads_by(g, nthreads, 1 << 20); }
+static int clamp_threads_cl(const fc_conv_geom *g, int nthreads) { return clamp_threads_by(g, nthreads, 1 << 17); }
 
 static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
 
@@ -123,6 +126,21 @@ static int dw_buffer_fits(const fc_conv_geom *g)
     return rows * pitch <= 4.0 * data + (double)(1 << 20);
 }
 
+/* The channel-blocked depthwise kernels need one source channel per destination channel, whole
+ * destination planes and a per-thread buffer of 16 x (padded plane + output plane) elements,
+ * bounded here. They run the data gradient of strided layers (all phases in one pass, where the
+ * phase split writes dx element by element), and the other passes where rows are narrower than
+ * FC_DW_CL_MAX_W; on wider rows the row kernels are as fast (README, depthwise). */
+#ifndef FC_DW_CL_MAX_W
+#define FC_DW_CL_MAX_W 32
+#endif
+static int dw_cl_fits(const fc_conv_geom *g, int64_t max_w)
+{
+    if (g->cs != 1 || g->cd != 1 || g->dst_w >= max_w || !fc_dst_dense(g)) return 0;
+    const double rows = dw_padded_extent(&g->ah, g->dst_h, g->kh), pitch = dw_padded_extent(&g->aw, g->dst_w, g->kw);
+    return 16.0 * (rows * pitch + (double)g->dst_h * (double)g->dst_w) <= (double)(1 << 20);
+}
+
 #define SELECT_DIRECT(prefix, suffix)                                                      \
     (fc_get_isa() == FC_ISA_AVX512 ? prefix##avx512##suffix                                \
      : fc_get_isa() == FC_ISA_AVX2 ? prefix##avx2##suffix : prefix##ref##suffix)
@@ -154,6 +172,10 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
         if (p->n == 0) return FC_OK;                                                                  \
         const fc_conv_geom g = forward_geom(p, w);                                                    \
         if (algo == FC_CONV_DIRECT) { /* bias in the accumulators; a scale or activation after */     \
+            if (p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W)) {                                             \
+                const fc_epilogue ep = {bias, 0, (fc_act)act, scale};                                 \
+                return SELECT_DIRECT(fc_##pre##dwconv_cl_, )(&g, x, &ep, y, clamp_threads_cl(&g, nthreads)); \
+            }                                                                                         \
             const T *b0 = scale ? NULL : bias;                                                        \
             const int rc = p->c_in == p->groups && dw_buffer_fits(&g) /* depthwise: one input channel per group */ \
                        ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, x, b0, y, clamp_threads(&g, nthreads)) \
@@ -170,6 +192,12 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
     {                                                                                                 \
         if (!valid_params(p)) return FC_EINVAL;                                                       \
         if (p->n == 0) return FC_OK;                                                                  \
+        if (algo == FC_CONV_DIRECT && p->c_in == p->groups && p->c_out == p->c_in &&                  \
+            (p->stride_h > 1 || p->stride_w > 1)) { /* depthwise, small planes: all phases at once */  \
+            const fc_conv_geom fg = forward_geom(p, w);                                               \
+            if (dw_cl_fits(&fg, INT64_MAX))                                                                      \
+                return SELECT_DIRECT(fc_##pre##dwconv_cl_dgrad_, )(&fg, dy, dx, clamp_threads_cl(&fg, nthreads)); \
+        }                                                                                             \
         const fc_conv_geom base = backward_data_geom(p, w);                                           \
         for (int64_t rh = 0; rh < p->stride_h && rh < p->h; rh++)                                      \
             for (int64_t rw = 0; rw < p->stride_w && rw < p->w; rw++) {                               \
@@ -193,7 +221,9 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
                 g.w_kh = ph * base.w_kh;                                                              \
                 g.w_kw = pw * base.w_kw;                                                              \
                 const int rc = algo == FC_CONV_DIRECT                                                 \
-                                   ? (p->c_in == p->groups && dw_buffer_fits(&g)                  \
+                                   ? (p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W)                     \
+                                          ? SELECT_DIRECT(fc_##pre##dwconv_cl_, )(&g, dy, NULL, dx, clamp_threads_cl(&g, nthreads)) \
+                                          : p->c_in == p->groups && dw_buffer_fits(&g)                 \
                                           ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads)) \
                                           : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads))) \
                                    : fc_##pre##conv_im2col(&g, dy, NULL, dx, nthreads);               \
