@@ -171,20 +171,20 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
         if (!valid_params(p) || act < FC_ACT_NONE || act > FC_ACT_SIGMOID) return FC_EINVAL;            \
         if (p->n == 0) return FC_OK;                                                                  \
         const fc_conv_geom g = forward_geom(p, w);                                                    \
+        const fc_epilogue post = {bias, 0, (fc_act)act, scale};                                       \
+        if (algo == FC_CONV_DIRECT && p->c_in == p->groups) { /* depthwise: epilogue in the kernels */ \
+            if (dw_cl_fits(&g, FC_DW_CL_MAX_W))                                                       \
+                return SELECT_DIRECT(fc_##pre##dwconv_cl_, )(&g, x, &post, y, clamp_threads_cl(&g, nthreads)); \
+            if (dw_buffer_fits(&g))                                                                   \
+                return SELECT_DIRECT(fc_##pre##dwconv_, )(&g, x, &post, y, clamp_threads(&g, nthreads)); \
+        }                                                                                             \
         if (algo == FC_CONV_DIRECT) { /* bias in the accumulators; a scale or activation after */     \
-            if (p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W)) {                                             \
-                const fc_epilogue ep = {bias, 0, (fc_act)act, scale};                                 \
-                return SELECT_DIRECT(fc_##pre##dwconv_cl_, )(&g, x, &ep, y, clamp_threads_cl(&g, nthreads)); \
-            }                                                                                         \
             const T *b0 = scale ? NULL : bias;                                                        \
-            const int rc = p->c_in == p->groups && dw_buffer_fits(&g) /* depthwise: one input channel per group */ \
-                       ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, x, b0, y, clamp_threads(&g, nthreads)) \
-                       : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, b0, y, clamp_threads(&g, nthreads)); \
+            const int rc = SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, x, b0, y, clamp_threads(&g, nthreads)); \
             if (rc != FC_OK || (!scale && act == FC_ACT_NONE)) return rc;                             \
             return fc_channel_affine_##sfx(y, y, p->n, p->c_out, p->oh * p->ow, NULL, scale,          \
                                            scale ? bias : NULL, act, nthreads);                       \
         }                                                                                             \
-        const fc_epilogue post = {bias, 0, (fc_act)act, scale};                                       \
         return fc_##pre##conv_im2col(&g, x, &post, y, nthreads);                                      \
     }                                                                                                 \
     int fc_conv2d_backward_data_##sfx(const fc_conv2d_params *p, fc_conv_algo algo, const T *dy,      \
@@ -243,6 +243,8 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
             return FC_OK;                                                                             \
         }                                                                                             \
         if (algo == FC_CONV_DIRECT) {                                                                 \
+            if (p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W))                               \
+                return SELECT_DIRECT(fc_##pre##dwconv_cl_wgrad_, )(&g, dy, x, dw, clamp_threads_cl(&g, nthreads)); \
             return p->c_in == p->groups && dw_buffer_fits(&g)                                      \
                        ? SELECT_DIRECT(fc_##pre##dwconv_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads)) \
                        : SELECT_DIRECT(fc_##pre##conv_direct_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads));             \

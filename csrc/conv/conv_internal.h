@@ -68,14 +68,16 @@ static inline int64_t fc_axis_src(const fc_axis *a, int64_t o, int64_t k)
  * destination channel forward (cs == 1) or one destination channel per group (cd == 1); the
  * channel-blocked _cl kernels for small planes need both (cl_dgrad takes the forward geometry). */
 #define FC_DECLARE_DWCONV(isa)                                                                       \
-    int fc_sdwconv_##isa(const fc_conv_geom *, const float *, const float *, float *, int);        \
-    int fc_ddwconv_##isa(const fc_conv_geom *, const double *, const double *, double *, int);      \
+    int fc_sdwconv_##isa(const fc_conv_geom *, const float *, const fc_epilogue *, float *, int);  \
+    int fc_ddwconv_##isa(const fc_conv_geom *, const double *, const fc_epilogue *, double *, int); \
     int fc_sdwconv_wgrad_##isa(const fc_conv_geom *, const float *, const float *, float *, int);  \
     int fc_ddwconv_wgrad_##isa(const fc_conv_geom *, const double *, const double *, double *, int);  \
     int fc_sdwconv_cl_##isa(const fc_conv_geom *, const float *, const fc_epilogue *, float *, int);   \
     int fc_ddwconv_cl_##isa(const fc_conv_geom *, const double *, const fc_epilogue *, double *, int);  \
     int fc_sdwconv_cl_dgrad_##isa(const fc_conv_geom *, const float *, float *, int);                  \
-    int fc_ddwconv_cl_dgrad_##isa(const fc_conv_geom *, const double *, double *, int);
+    int fc_ddwconv_cl_dgrad_##isa(const fc_conv_geom *, const double *, double *, int);                \
+    int fc_sdwconv_cl_wgrad_##isa(const fc_conv_geom *, const float *, const float *, float *, int);   \
+    int fc_ddwconv_cl_wgrad_##isa(const fc_conv_geom *, const double *, const double *, double *, int);
 FC_DECLARE_DWCONV(avx512)
 FC_DECLARE_DWCONV(avx2)
 FC_DECLARE_DWCONV(ref)
