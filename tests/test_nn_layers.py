@@ -252,6 +252,20 @@ def test_pooling_and_flatten_layers():
     assert nn.Flatten()(np.zeros((0, 3, 2, 2), np.float32)).shape == (0, 12)
 
 
+@pytest.mark.parametrize("make", [lambda: nn.MaxPool2d(3, 1, 1, ceil_mode=True), lambda: nn.MaxPool2d(2),
+                                  lambda: nn.AdaptiveMaxPool2d(3)], ids=["max_3x3_s1", "max_2x2", "adaptive_max"])
+def test_max_pooling_eval_mode_runs_values_only_with_the_same_results(make):
+    """Eval mode runs the values-only kernel (no indices to keep): the same maxima, ties (integers
+    make many) and NaN as the train-mode path that records indices."""
+    x = RNG.integers(-3, 4, (2, 3, 7, 6)).astype(np.float32)
+    x[0, 1, 2, 3] = np.nan
+    train, ev = make(), make().eval()
+    y = train(x)
+    np.testing.assert_array_equal(ev(x), y)
+    assert np.isnan(y[0, 1]).any()
+    train.backward(np.ones_like(y))  # train mode still has its indices
+
+
 # ---- initialisation ----------------------------------------------------------------------------------------
 
 def test_default_init_bounds_and_seeding():
