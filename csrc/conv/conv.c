@@ -141,6 +141,10 @@ static int dw_cl_fits(const fc_conv_geom *g, int64_t max_w)
     return 16.0 * (rows * pitch + (double)g->dst_h * (double)g->dst_w) <= (double)(1 << 20);
 }
 
+/* The im2col data gradient of layers with fewer input channels per group than this (the GEMM
+ * micro-tile's rows) is a GEMM over input channels x taps plus col2im (conv_im2col.inc). */
+#define FC_COL2IM_MAX_CIN 16
+
 #define SELECT_DIRECT(prefix, suffix)                                                      \
     (fc_get_isa() == FC_ISA_AVX512 ? prefix##avx512##suffix                                \
      : fc_get_isa() == FC_ISA_AVX2 ? prefix##avx2##suffix : prefix##ref##suffix)
@@ -197,6 +201,10 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
             const fc_conv_geom fg = forward_geom(p, w);                                               \
             if (dw_cl_fits(&fg, INT64_MAX))                                                                      \
                 return SELECT_DIRECT(fc_##pre##dwconv_cl_dgrad_, )(&fg, dy, dx, clamp_threads_cl(&fg, nthreads)); \
+        }                                                                                             \
+        if (algo == FC_CONV_IM2COL && p->c_in / p->groups < FC_COL2IM_MAX_CIN) {                      \
+            const fc_conv_geom fg = forward_geom(p, w); /* few input channels: GEMM + col2im */       \
+            return fc_##pre##conv_dgrad_col2im(&fg, dy, dx, nthreads);                                \
         }                                                                                             \
         const fc_conv_geom base = backward_data_geom(p, w);                                           \
         for (int64_t rh = 0; rh < p->stride_h && rh < p->h; rh++)                                      \
