@@ -172,7 +172,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
     int fc_conv2d_forward_##sfx(const fc_conv2d_params *p, fc_conv_algo algo, const T *x, const T *w, \
                                 const T *scale, const T *bias, int act, T *y, int nthreads)           \
     {                                                                                                 \
-        if (!valid_params(p) || act < FC_ACT_NONE || act > FC_ACT_SIGMOID) return FC_EINVAL;            \
+        if (!valid_params(p) || act < FC_ACT_NONE || act > FC_ACT_SIGMOID) return FC_EINVAL;          \
         if (p->n == 0) return FC_OK;                                                                  \
         const fc_conv_geom g = forward_geom(p, w);                                                    \
         const fc_epilogue post = {bias, 0, (fc_act)act, scale};                                       \
@@ -197,9 +197,9 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
         if (!valid_params(p)) return FC_EINVAL;                                                       \
         if (p->n == 0) return FC_OK;                                                                  \
         if (algo == FC_CONV_DIRECT && p->c_in == p->groups && p->c_out == p->c_in &&                  \
-            (p->stride_h > 1 || p->stride_w > 1)) { /* depthwise, small planes: all phases at once */  \
+            (p->stride_h > 1 || p->stride_w > 1)) { /* strided depthwise: all phases in one pass */   \
             const fc_conv_geom fg = forward_geom(p, w);                                               \
-            if (dw_cl_fits(&fg, INT64_MAX))                                                                      \
+            if (dw_cl_fits(&fg, INT64_MAX))                                                           \
                 return SELECT_DIRECT(fc_##pre##dwconv_cl_dgrad_, )(&fg, dy, dx, clamp_threads_cl(&fg, nthreads)); \
         }                                                                                             \
         if (algo == FC_CONV_IM2COL && p->c_in / p->groups < FC_COL2IM_MAX_CIN) {                      \
@@ -207,12 +207,12 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
             return fc_##pre##conv_dgrad_col2im(&fg, dy, dx, nthreads);                                \
         }                                                                                             \
         const fc_conv_geom base = backward_data_geom(p, w);                                           \
-        for (int64_t rh = 0; rh < p->stride_h && rh < p->h; rh++)                                      \
+        for (int64_t rh = 0; rh < p->stride_h && rh < p->h; rh++)                                     \
             for (int64_t rw = 0; rw < p->stride_w && rw < p->w; rw++) {                               \
                 fc_conv_geom g = base;                                                                \
                 int64_t k0h, k0w, ph = 1, pw = 1;                                                     \
-                g.kh = phase_axis(&g.ah, rh, p->stride_h, p->dil_h, p->pad_top, p->kh, &k0h, &ph);     \
-                g.kw = phase_axis(&g.aw, rw, p->stride_w, p->dil_w, p->pad_left, p->kw, &k0w, &pw);    \
+                g.kh = phase_axis(&g.ah, rh, p->stride_h, p->dil_h, p->pad_top, p->kh, &k0h, &ph);    \
+                g.kw = phase_axis(&g.aw, rw, p->stride_w, p->dil_w, p->pad_left, p->kw, &k0w, &pw);   \
                 g.dst_h = (p->h - rh + p->stride_h - 1) / p->stride_h;                                \
                 g.dst_w = (p->w - rw + p->stride_w - 1) / p->stride_w;                                \
                 g.dst_off = rh * p->w + rw;                                                           \
@@ -229,9 +229,9 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
                 g.w_kh = ph * base.w_kh;                                                              \
                 g.w_kw = pw * base.w_kw;                                                              \
                 const int rc = algo == FC_CONV_DIRECT                                                 \
-                                   ? (p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W)                     \
+                                   ? (p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W)          \
                                           ? SELECT_DIRECT(fc_##pre##dwconv_cl_, )(&g, dy, NULL, dx, clamp_threads_cl(&g, nthreads)) \
-                                          : p->c_in == p->groups && dw_buffer_fits(&g)                 \
+                                          : p->c_in == p->groups && dw_buffer_fits(&g)                \
                                           ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads)) \
                                           : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads))) \
                                    : fc_##pre##conv_im2col(&g, dy, NULL, dx, nthreads);               \
@@ -253,7 +253,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
         if (algo == FC_CONV_DIRECT) {                                                                 \
             if (p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W))                               \
                 return SELECT_DIRECT(fc_##pre##dwconv_cl_wgrad_, )(&g, dy, x, dw, clamp_threads_cl(&g, nthreads)); \
-            return p->c_in == p->groups && dw_buffer_fits(&g)                                      \
+            return p->c_in == p->groups && dw_buffer_fits(&g)                                         \
                        ? SELECT_DIRECT(fc_##pre##dwconv_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads)) \
                        : SELECT_DIRECT(fc_##pre##conv_direct_wgrad_, )(&g, dy, x, dw, clamp_threads(&g, nthreads));             \
         }                                                                                             \
