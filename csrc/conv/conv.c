@@ -9,21 +9,29 @@
 #endif
 
 #define T float
+#define IT int32_t
+#define TV 4
 #define FN(x) fc_s##x
 #define GEMM fc_sgemm
 #define GEMM_MAP fc_sgemm_map
 #include "conv_im2col.inc"
 #undef T
+#undef IT
+#undef TV
 #undef FN
 #undef GEMM
 #undef GEMM_MAP
 
 #define T double
+#define IT int64_t
+#define TV 2
 #define FN(x) fc_d##x
 #define GEMM fc_dgemm
 #define GEMM_MAP fc_dgemm_map
 #include "conv_im2col.inc"
 #undef T
+#undef IT
+#undef TV
 #undef FN
 #undef GEMM
 #undef GEMM_MAP
