@@ -204,7 +204,7 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
     {                                                                                                 \
         if (!valid_params(p)) return FC_EINVAL;                                                       \
         if (p->n == 0) return FC_OK;                                                                  \
-        if (algo == FC_CONV_DIRECT && p->c_in == p->groups && p->c_out == p->c_in &&                  \
+        if (algo == FC_CONV_DIRECT && p->c_in == p->groups &&                                         \
             (p->stride_h > 1 || p->stride_w > 1)) { /* strided depthwise: all phases in one pass */   \
             const fc_conv_geom fg = forward_geom(p, w);                                               \
             if (dw_cl_fits(&fg, INT64_MAX))                                                           \
