@@ -14,6 +14,7 @@
 #define FN(x) fc_s##x
 #define GEMM fc_sgemm
 #define GEMM_MAP fc_sgemm_map
+#define PACK_STRIDED fc_pack_strided_f32
 #include "conv_im2col.inc"
 #undef T
 #undef IT
@@ -21,6 +22,7 @@
 #undef FN
 #undef GEMM
 #undef GEMM_MAP
+#undef PACK_STRIDED
 
 #define T double
 #define IT int64_t
@@ -28,6 +30,7 @@
 #define FN(x) fc_d##x
 #define GEMM fc_dgemm
 #define GEMM_MAP fc_dgemm_map
+#define PACK_STRIDED fc_pack_strided_f64
 #include "conv_im2col.inc"
 #undef T
 #undef IT
@@ -35,6 +38,7 @@
 #undef FN
 #undef GEMM
 #undef GEMM_MAP
+#undef PACK_STRIDED
 
 static int valid_params(const fc_conv2d_params *p)
 {

@@ -1,4 +1,5 @@
 /* The GEMM core for float32 and float64: one driver template, two instantiations. */
+#include <string.h>
 #include "gemm_kernels.h"
 #include "../norm/norm_internal.h" /* the activation runs of the epilogue */
 #ifdef _OPENMP
@@ -15,6 +16,8 @@
 #define UKR_T fc_sgemm_ukr_fn
 #define SELECT fc_sgemm_selected
 #define PACK_STRIDED fc_pack_strided_f32
+#define IT int32_t
+#define TV 4
 #include "gemm_driver.inc"
 #undef T
 #undef FN
@@ -23,6 +26,8 @@
 #undef UKR_T
 #undef SELECT
 #undef PACK_STRIDED
+#undef IT
+#undef TV
 
 #define T double
 #define FN(x) fc_d##x
@@ -31,4 +36,6 @@
 #define UKR_T fc_dgemm_ukr_fn
 #define SELECT fc_dgemm_selected
 #define PACK_STRIDED fc_pack_strided_f64
+#define IT int64_t
+#define TV 2
 #include "gemm_driver.inc"
