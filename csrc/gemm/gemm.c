@@ -1,4 +1,5 @@
 /* The GEMM core for float32 and float64: one driver template, two instantiations. */
+#include <math.h>
 #include <string.h>
 #include "gemm_kernels.h"
 #include "../norm/norm_internal.h" /* the activation runs of the epilogue */

@@ -3,12 +3,17 @@
 #define FC_GEMM_KERNELS_H
 #include "fastconv.h"
 
-/* c[MR x NR] (row-major, leading dim ldc) = (accumulate ? c : 0) + a_panel * b_panel, where
+/* The epilogue a micro-kernel applies in registers before storing (NULL: none), per row of the
+ * tile: c = min(hi, max(lo, c * scale[i] + bias[i])), scale/bias NULL for 1/0 and offset to the
+ * tile's first row; lo/hi are -inf/inf, 0/inf (ReLU) or 0/6 (ReLU6). NaN stays NaN. */
+typedef struct { const void *scale, *bias; double lo, hi; } fc_ukr_ep;
+
+/* c[MR x NR] (row-major, leading dim ldc) = ep((accumulate ? c : 0) + a_panel * b_panel), where
  * a_panel holds k columns of MR values and b_panel k rows of NR values (packed). Full tiles only. */
 typedef void (*fc_sgemm_ukr_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
-                                int accumulate);
+                                int accumulate, const fc_ukr_ep *ep);
 typedef void (*fc_dgemm_ukr_fn)(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
-                                int accumulate);
+                                int accumulate, const fc_ukr_ep *ep);
 
 /* Block sizes: MC x KC block of A stays in L2, KC x NR micro-panel of B in L1, KC x NC in L3. */
 typedef struct { int mr, nr, mc, kc, nc; fc_sgemm_ukr_fn ukr; } fc_sgemm_config;
@@ -17,12 +22,12 @@ typedef struct { int mr, nr, mc, kc, nc; fc_dgemm_ukr_fn ukr; } fc_dgemm_config;
 #define FC_MAX_MR 16
 #define FC_MAX_NR 32
 
-void fc_sgemm_ukr_avx512_14x32(int64_t, const float *, const float *, float *, int64_t, int);
-void fc_dgemm_ukr_avx512_14x16(int64_t, const double *, const double *, double *, int64_t, int);
-void fc_sgemm_ukr_avx2_6x16(int64_t, const float *, const float *, float *, int64_t, int);
-void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, int64_t, int);
-void fc_sgemm_ukr_ref_4x16(int64_t, const float *, const float *, float *, int64_t, int);
-void fc_dgemm_ukr_ref_4x8(int64_t, const double *, const double *, double *, int64_t, int);
+void fc_sgemm_ukr_avx512_14x32(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
+void fc_dgemm_ukr_avx512_14x16(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
+void fc_sgemm_ukr_avx2_6x16(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
+void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
+void fc_sgemm_ukr_ref_4x16(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
+void fc_dgemm_ukr_ref_4x8(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
 
 /* Skinny unpacked GEMM, one per ISA (gemm_dot.inc): C[i, j] (=|+=) A row i . B row j for
  * columns [j0, j1), rows of A (stride lda) and B (stride ldb) contiguous along k, C(i, j) at

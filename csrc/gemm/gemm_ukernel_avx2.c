@@ -5,8 +5,28 @@
 
 #define MR 6
 
+/* The tile epilogue (gemm_kernels.h) on one row's vectors, in registers. max/min return their
+ * second operand when either is NaN, so a NaN product stays NaN as in PyTorch's ReLU. */
+static inline void ep_row_pd(__m256d *v, const fc_ukr_ep *ep, int i)
+{
+    const double *sc = ep->scale, *bi = ep->bias;
+    const __m256d s = _mm256_set1_pd(sc ? sc[i] : 1), t = _mm256_set1_pd(bi ? bi[i] : 0);
+    const __m256d lo = _mm256_set1_pd((double)ep->lo), hi = _mm256_set1_pd((double)ep->hi);
+    for (int q = 0; q < 2; q++) v[q] = _mm256_min_pd(hi, _mm256_max_pd(lo, _mm256_fmadd_pd(v[q], s, t)));
+}
+
+/* The tile epilogue (gemm_kernels.h) on one row's vectors, in registers. max/min return their
+ * second operand when either is NaN, so a NaN product stays NaN as in PyTorch's ReLU. */
+static inline void ep_row_ps(__m256 *v, const fc_ukr_ep *ep, int i)
+{
+    const float *sc = ep->scale, *bi = ep->bias;
+    const __m256 s = _mm256_set1_ps(sc ? sc[i] : 1), t = _mm256_set1_ps(bi ? bi[i] : 0);
+    const __m256 lo = _mm256_set1_ps((float)ep->lo), hi = _mm256_set1_ps((float)ep->hi);
+    for (int q = 0; q < 2; q++) v[q] = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_fmadd_ps(v[q], s, t)));
+}
+
 void fc_sgemm_ukr_avx2_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
-                            int accumulate)
+                            int accumulate, const fc_ukr_ep *ep)
 {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
@@ -29,13 +49,14 @@ void fc_sgemm_ukr_avx2_6x16(int64_t k, const float *a, const float *b, float *c,
             acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(ci));
             acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(ci + 8));
         }
+        if (ep) ep_row_ps(acc[i], ep, i);
         _mm256_storeu_ps(ci, acc[i][0]);
         _mm256_storeu_ps(ci + 8, acc[i][1]);
     }
 }
 
 void fc_dgemm_ukr_avx2_6x8(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
-                           int accumulate)
+                           int accumulate, const fc_ukr_ep *ep)
 {
     __m256d acc[MR][2];
 #pragma GCC unroll 6
@@ -58,6 +79,7 @@ void fc_dgemm_ukr_avx2_6x8(int64_t k, const double *a, const double *b, double *
             acc[i][0] = _mm256_add_pd(acc[i][0], _mm256_loadu_pd(ci));
             acc[i][1] = _mm256_add_pd(acc[i][1], _mm256_loadu_pd(ci + 4));
         }
+        if (ep) ep_row_pd(acc[i], ep, i);
         _mm256_storeu_pd(ci, acc[i][0]);
         _mm256_storeu_pd(ci + 4, acc[i][1]);
     }

@@ -7,8 +7,28 @@
 
 #define MR 14
 
+/* The tile epilogue (gemm_kernels.h) on one row's vectors, in registers. max/min return their
+ * second operand when either is NaN, so a NaN product stays NaN as in PyTorch's ReLU. */
+static inline void ep_row_pd(__m512d *v, const fc_ukr_ep *ep, int i)
+{
+    const double *sc = ep->scale, *bi = ep->bias;
+    const __m512d s = _mm512_set1_pd(sc ? sc[i] : 1), t = _mm512_set1_pd(bi ? bi[i] : 0);
+    const __m512d lo = _mm512_set1_pd((double)ep->lo), hi = _mm512_set1_pd((double)ep->hi);
+    for (int q = 0; q < 2; q++) v[q] = _mm512_min_pd(hi, _mm512_max_pd(lo, _mm512_fmadd_pd(v[q], s, t)));
+}
+
+/* The tile epilogue (gemm_kernels.h) on one row's vectors, in registers. max/min return their
+ * second operand when either is NaN, so a NaN product stays NaN as in PyTorch's ReLU. */
+static inline void ep_row_ps(__m512 *v, const fc_ukr_ep *ep, int i)
+{
+    const float *sc = ep->scale, *bi = ep->bias;
+    const __m512 s = _mm512_set1_ps(sc ? sc[i] : 1), t = _mm512_set1_ps(bi ? bi[i] : 0);
+    const __m512 lo = _mm512_set1_ps((float)ep->lo), hi = _mm512_set1_ps((float)ep->hi);
+    for (int q = 0; q < 2; q++) v[q] = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_fmadd_ps(v[q], s, t)));
+}
+
 void fc_sgemm_ukr_avx512_14x32(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
-                               int accumulate)
+                               int accumulate, const fc_ukr_ep *ep)
 {
     __m512 acc[MR][2];
 #pragma GCC unroll 14
@@ -38,13 +58,14 @@ void fc_sgemm_ukr_avx512_14x32(int64_t k, const float *a, const float *b, float 
             acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(ci));
             acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(ci + 16));
         }
+        if (ep) ep_row_ps(acc[i], ep, i);
         _mm512_storeu_ps(ci, acc[i][0]);
         _mm512_storeu_ps(ci + 16, acc[i][1]);
     }
 }
 
 void fc_dgemm_ukr_avx512_14x16(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
-                               int accumulate)
+                               int accumulate, const fc_ukr_ep *ep)
 {
     __m512d acc[MR][2];
 #pragma GCC unroll 14
@@ -74,6 +95,7 @@ void fc_dgemm_ukr_avx512_14x16(int64_t k, const double *a, const double *b, doub
             acc[i][0] = _mm512_add_pd(acc[i][0], _mm512_loadu_pd(ci));
             acc[i][1] = _mm512_add_pd(acc[i][1], _mm512_loadu_pd(ci + 8));
         }
+        if (ep) ep_row_pd(acc[i], ep, i);
         _mm512_storeu_pd(ci, acc[i][0]);
         _mm512_storeu_pd(ci + 8, acc[i][1]);
     }

@@ -3,7 +3,7 @@
 #include "gemm_kernels.h"
 
 #define DEFINE_REF_UKR(NAME, T, MR, NR)                                                         \
-    void NAME(int64_t k, const T *a, const T *b, T *c, int64_t ldc, int accumulate)             \
+    void NAME(int64_t k, const T *a, const T *b, T *c, int64_t ldc, int accumulate, const fc_ukr_ep *ep) \
     {                                                                                           \
         T acc[MR][NR] = {{0}};                                                                  \
         for (int64_t p = 0; p < k; p++) {                                                       \
@@ -12,9 +12,18 @@
             a += MR;                                                                            \
             b += NR;                                                                            \
         }                                                                                       \
-        for (int i = 0; i < MR; i++)                                                            \
-            for (int j = 0; j < NR; j++)                                                        \
-                c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];           \
+        for (int i = 0; i < MR; i++) {                                                          \
+            const T *sc = ep ? ep->scale : NULL, *bi = ep ? ep->bias : NULL;                    \
+            const T s = sc ? sc[i] : 1, t = bi ? bi[i] : 0;                                     \
+            for (int j = 0; j < NR; j++) {                                                      \
+                T v = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];                      \
+                if (ep) {                                                                       \
+                    v = v * s + t;                                                              \
+                    v = v < (T)ep->lo ? (T)ep->lo : v > (T)ep->hi ? (T)ep->hi : v;              \
+                }                                                                               \
+                c[i * ldc + j] = v;                                                             \
+            }                                                                                   \
+        }                                                                                       \
     }
 
 DEFINE_REF_UKR(fc_sgemm_ukr_ref_4x16, float, 4, 16)
