@@ -56,8 +56,9 @@ def test_error_bound_accepts_numpy_and_rejects_wrong_products(dtype, k, assert_m
 
 # ---- shapes ---------------------------------------------------------------------------------
 #
-# Tiles (MR x NR): f32 14x32 (avx512), 6x16 (avx2), 4x16 (generic); f64 14x16, 6x8, 4x8.
-# Blocks: KC 256 on every ISA; MC 280 / 144 / 128; NC 2048 (f32) / 1024 (f64).
+# Tiles (MR x NR): f32 8x48 (avx512), 6x16 (avx2), 4x16 (generic); f64 14x16, 6x8, 4x8.
+# Blocks: KC 256 on every ISA (512 for AVX-512 on AMD); MC 256 (f32) or 280 (f64) / 144 / 128;
+# NC 2064 (f32 avx512) / 2048 / 1024 (f64).
 # Shapes are (m, k, n). They include exact tile multiples, one under and one over each tile,
 # primes, k just over one and two KC blocks, m just over each MC, and n just over NC.
 SHAPES = [
@@ -69,7 +70,8 @@ SHAPES = [
     (97, 101, 103), (127, 131, 137), (257, 61, 67),
     (129, 19, 9), (145, 33, 41), (281, 64, 33), (300, 13, 300),
     (300, 1, 300), (1, 300, 300), (300, 300, 1), (200, 300, 250), (300, 300, 300),
-    (7, 11, 1025), (3, 5, 2049),
+    (8, 7, 48), (9, 5, 49), (7, 6, 47), (16, 3, 96), (17, 4, 97), (2, 1025, 49),
+    (7, 11, 1025), (3, 5, 2049), (3, 5, 2065),
 ]
 
 

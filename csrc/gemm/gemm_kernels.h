@@ -20,9 +20,9 @@ typedef struct { int mr, nr, mc, kc, nc; fc_sgemm_ukr_fn ukr; } fc_sgemm_config;
 typedef struct { int mr, nr, mc, kc, nc; fc_dgemm_ukr_fn ukr; } fc_dgemm_config;
 
 #define FC_MAX_MR 16
-#define FC_MAX_NR 32
+#define FC_MAX_NR 48
 
-void fc_sgemm_ukr_avx512_14x32(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
+void fc_sgemm_ukr_avx512_8x48(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
 void fc_dgemm_ukr_avx512_14x16(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
 void fc_sgemm_ukr_avx2_6x16(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
 void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
