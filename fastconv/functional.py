@@ -92,14 +92,14 @@ def choose_algorithm(geom, pass_="forward"):
     """The algorithm "auto" runs for one pass ("forward", "data" or "weight") of a conv2d
     geometry (the _core tuple).
 
-    Measured on the 2-core AVX-512 machine (benchmarks/conv_algorithm_rule.py, table in the
-    README): the im2col GEMM wins once the channels a pass writes per group (its M dimension:
-    output channels forward, input channels for the data gradient) fill the micro-tile's 14
-    rows, i.e. 16 or more. Below that, forward, the direct kernels win on ungrouped layers, and
-    on grouped ones when the taps summed per output (channels read per group x kernel size, the
-    GEMM's K) are fewer than 32. The data gradient of such layers runs im2col as a GEMM over
-    input channels x taps plus col2im, which wins unless it would sum fewer than 8 output
-    channels on an ungrouped layer (LeNet-5's conv1). For the weight gradient im2col wins.
+    Measured with benchmarks/conv_algorithm_rule.py (table in the README) on two 2-core AVX-512
+    machines (an Intel Xeon and an AMD Zen 4): forward, the im2col GEMM wins once a group has 8
+    output channels or more (the GEMM's M: one full 8-row micro-tile); below that the direct
+    kernels win on ungrouped layers, and on grouped ones when the taps summed per output
+    (channels read per group x kernel size, the GEMM's K) are fewer than 32. The data gradient
+    runs im2col (for fewer than 16 input channels per group as a GEMM over input channels x taps
+    plus col2im), which wins unless it would sum fewer than 8 output channels of an ungrouped
+    layer with few input channels (LeNet-5's conv1). For the weight gradient im2col wins.
     Depthwise layers (one input channel per group) always take "direct", which runs the
     dedicated depthwise kernels, and pointwise layers (1x1, stride 1, unpadded) the GEMM."""
     n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
@@ -113,7 +113,7 @@ def choose_algorithm(geom, pass_="forward"):
         return "im2col"
     if pass_ == "data":
         return "direct" if cin_g < 16 and groups == 1 and cout_g < 8 else "im2col"
-    return "direct" if cout_g < 16 and (groups == 1 or cin_g * kh * kw < 32) else "im2col"
+    return "direct" if cout_g < 8 and (groups == 1 or cin_g * kh * kw < 32) else "im2col"
 
 
 def _algo_code(algorithm, geom, pass_="forward"):
