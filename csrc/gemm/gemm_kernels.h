@@ -15,14 +15,20 @@ typedef void (*fc_sgemm_ukr_fn)(int64_t k, const float *a, const float *b, float
 typedef void (*fc_dgemm_ukr_fn)(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
                                 int accumulate, const fc_ukr_ep *ep);
 
+/* Optional: c[MR x nr] = a_panel * b_panel for an edge tile (nr < NR valid columns; panels as
+ * above), computing only the vectors that hold them; NULL: the full kernel runs. */
+typedef void (*fc_sgemm_edge_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int64_t nr);
+typedef void (*fc_dgemm_edge_fn)(int64_t k, const double *a, const double *b, double *c, int64_t ldc, int64_t nr);
+
 /* Block sizes: MC x KC block of A stays in L2, KC x NR micro-panel of B in L1, KC x NC in L3. */
-typedef struct { int mr, nr, mc, kc, nc; fc_sgemm_ukr_fn ukr; } fc_sgemm_config;
-typedef struct { int mr, nr, mc, kc, nc; fc_dgemm_ukr_fn ukr; } fc_dgemm_config;
+typedef struct { int mr, nr, mc, kc, nc; fc_sgemm_ukr_fn ukr; fc_sgemm_edge_fn edge; } fc_sgemm_config;
+typedef struct { int mr, nr, mc, kc, nc; fc_dgemm_ukr_fn ukr; fc_dgemm_edge_fn edge; } fc_dgemm_config;
 
 #define FC_MAX_MR 16
 #define FC_MAX_NR 48
 
 void fc_sgemm_ukr_avx512_8x48(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
+void fc_sgemm_edge_avx512_8x48(int64_t, const float *, const float *, float *, int64_t, int64_t);
 void fc_dgemm_ukr_avx512_14x16(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
 void fc_sgemm_ukr_avx2_6x16(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
 void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);

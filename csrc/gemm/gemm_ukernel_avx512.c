@@ -28,27 +28,27 @@ static inline void ep_row_ps(__m512 *v, const fc_ukr_ep *ep, int i, int nv)
 
 /* 8 rows x 3 zmm columns: 24 accumulators + 3 B registers, 11 loads per 24 FMAs. Eight rows
  * divide the channel counts of real networks (64, 128, 256...), where 14 left a tile of 2
- * or 8 rows in every column: 9% of a 64- or 128-channel layer's multiply-adds were padding. */
-void fc_sgemm_ukr_avx512_8x48(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
-                              int accumulate, const fc_ukr_ep *ep)
+ * or 8 rows in every column: 9% of a 64- or 128-channel layer's multiply-adds were padding.
+ * The body takes the number of column vectors `nv` (inlined as a constant): 3 for full tiles,
+ * 1 or 2 for the last, narrow tile of a row of C, whose panel is still 48 wide. */
+static inline __attribute__((always_inline)) void sgemm_8xnv(int64_t k, const float *a, const float *b, float *c,
+                                                             int64_t ldc, int accumulate, const fc_ukr_ep *ep,
+                                                             const int nv)
 {
     __m512 acc[8][3];
 #pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
+    for (int i = 0; i < 8; i++)
+        for (int q = 0; q < nv; q++) acc[i][q] = _mm512_setzero_ps();
 #pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) { /* C comes cold from memory: fetch it during the k loop */
-        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + i * ldc + 32), _MM_HINT_T0);
-    }
+    for (int i = 0; i < 8; i++) /* C comes cold from memory: fetch it during the k loop */
+        for (int q = 0; q < nv; q++) _mm_prefetch((const char *)(c + i * ldc + 16 * q), _MM_HINT_T0);
     for (int64_t p = 0; p < k; p++) {
-        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32);
+        __m512 bv[3];
+        for (int q = 0; q < nv; q++) bv[q] = _mm512_load_ps(b + 16 * q);
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
             const __m512 ai = _mm512_set1_ps(a[i]);
-            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-            acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
+            for (int q = 0; q < nv; q++) acc[i][q] = _mm512_fmadd_ps(ai, bv[q], acc[i][q]);
         }
         a += 8;
         b += 48;
@@ -57,10 +57,28 @@ void fc_sgemm_ukr_avx512_8x48(int64_t k, const float *a, const float *b, float *
     for (int i = 0; i < 8; i++) {
         float *ci = c + i * ldc;
         if (accumulate)
-            for (int q = 0; q < 3; q++) acc[i][q] = _mm512_add_ps(acc[i][q], _mm512_loadu_ps(ci + 16 * q));
-        if (ep) ep_row_ps(acc[i], ep, i, 3);
-        for (int q = 0; q < 3; q++) _mm512_storeu_ps(ci + 16 * q, acc[i][q]);
+            for (int q = 0; q < nv; q++) acc[i][q] = _mm512_add_ps(acc[i][q], _mm512_loadu_ps(ci + 16 * q));
+        if (ep) ep_row_ps(acc[i], ep, i, nv);
+        for (int q = 0; q < nv; q++) _mm512_storeu_ps(ci + 16 * q, acc[i][q]);
     }
+}
+
+void fc_sgemm_ukr_avx512_8x48(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                              int accumulate, const fc_ukr_ep *ep)
+{
+    sgemm_8xnv(k, a, b, c, ldc, accumulate, ep, 3);
+}
+
+/* A tile of C with nr < 48 valid columns: only the vectors that hold them (512x4608 @ 4608x49,
+ * ResNet's last 3x3 on one image, computed 96 columns for 49 with one kernel). */
+void fc_sgemm_edge_avx512_8x48(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int64_t nr)
+{
+    if (nr <= 16)
+        sgemm_8xnv(k, a, b, c, ldc, 0, NULL, 1);
+    else if (nr <= 32)
+        sgemm_8xnv(k, a, b, c, ldc, 0, NULL, 2);
+    else
+        sgemm_8xnv(k, a, b, c, ldc, 0, NULL, 3);
 }
 
 void fc_dgemm_ukr_avx512_14x16(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
