@@ -132,7 +132,8 @@ def test_relu_matches_torch_on_nan_and_boundaries():
     dict(c_in=3, c_out=3, k=3, stride=1, padding=1, groups=3, hw=(5, 40)),  # depthwise row kernel
     dict(c_in=8, c_out=12, k=1, stride=1, padding=0, groups=1),     # pointwise GEMM
     dict(c_in=4, c_out=6, k=5, stride=1, padding=2, groups=2),
-])
+    dict(c_in=5, c_out=16, k=3, stride=1, padding=1, groups=1, hw=(12, 20)),  # whole GEMM tiles: the
+])                                                                          # micro-kernel's epilogue
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv2d_epilogue_scale_bias_activation(isa, algorithm, act, case, dtype):
     rng = np.random.default_rng(3)
@@ -151,6 +152,26 @@ def test_conv2d_epilogue_scale_bias_activation(isa, algorithm, act, case, dtype)
     y = F.conv2d(x, w, bias, **args, algorithm=algorithm, activation=act)
     expect = ACTS[act](conv + bias.reshape(1, -1, 1, 1))
     np.testing.assert_allclose(y, expect, rtol=0, atol=TOL[dtype] * 10 * max(1, np.abs(expect).max()))
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+def test_conv2d_epilogue_propagates_nan(isa, act):
+    """ReLU/ReLU6 applied in the GEMM micro-kernel's registers keep NaN (and clamp +-inf) as
+    PyTorch's relu does, on whole tiles and edge tiles alike."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 5, 12, 20)).astype(np.float32)
+    x[0, 1, 4, 7] = np.nan
+    x[1, 2, 9, 15] = np.inf
+    w = rng.standard_normal((19, 5, 3, 3)).astype(np.float32)   # 16 rows in whole tiles, 3 at the edge
+    bias = rng.normal(size=19).astype(np.float32)
+    y = F.conv2d(x, w, bias, padding=1, algorithm="im2col", activation=act)
+    with np.errstate(invalid="ignore"):
+        ref = ACTS[act](conv2d_ref(x.astype(np.float64), w.astype(np.float64), bias.astype(np.float64), padding=1))
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    assert np.isnan(y).any() and np.isinf(ref).any() == np.isinf(y).any()
+    ok = np.isfinite(ref)
+    np.testing.assert_allclose(y[ok], ref[ok], rtol=0, atol=1e-4 * max(1, np.abs(ref[ok]).max()))
+    np.testing.assert_array_equal(y[~ok & ~np.isnan(ref)], ref[~ok & ~np.isnan(ref)])
 
 
 def test_conv2d_epilogue_bad_arguments():
