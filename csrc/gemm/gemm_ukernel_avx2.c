@@ -15,8 +15,6 @@ static inline void ep_row_pd(__m256d *v, const fc_ukr_ep *ep, int i)
     for (int q = 0; q < 2; q++) v[q] = _mm256_min_pd(hi, _mm256_max_pd(lo, _mm256_fmadd_pd(v[q], s, t)));
 }
 
-/* The tile epilogue (gemm_kernels.h) on one row's vectors, in registers. max/min return their
- * second operand when either is NaN, so a NaN product stays NaN as in PyTorch's ReLU. */
 static inline void ep_row_ps(__m256 *v, const fc_ukr_ep *ep, int i)
 {
     const float *sc = ep->scale, *bi = ep->bias;
