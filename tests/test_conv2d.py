@@ -767,6 +767,45 @@ def test_conv2d_thread_counts(isa, nthreads, algorithm, assert_conv2d_close, ass
     assert_conv2d_backward_close(grads, g, x, w, **kw)
 
 
+# ---- stride 1 from a zero-bordered band (conv_im2col.inc, "stride 1") ---------------------------
+#
+# im2col runs stride-1 layers whose output rows are at least 24 wide (and whose taps per output
+# outnumber twice the output channels) from a band of source rows copied into a zero-bordered
+# buffer, on an output grid as wide as the buffer. These cases have such rows, every padding form
+# (none at all: the source rows read in place), dilation, groups, and enough input channels (16)
+# that the data gradient takes the same path; 1-3 threads cut batch 1 into 1-3 bands.
+SHIFT_CASES = [
+    C("shift_3x3_p1", 1, 6, 5, 6, 26, 3, 3, padding=1),
+    C("shift_5x5_valid_batch2", 2, 3, 4, 5, 30, 5, 5),                 # valid: rows read in place
+    C("shift_3x3_rows_padded_only", 1, 3, 2, 7, 28, 3, 3, padding=(1, 0)),
+    C("shift_3x5_asym_d21", 1, 4, 3, 9, 31, 3, 5, padding=((2, 0), (1, 3)), dilation=(2, 1)),
+    C("shift_7x1_same", 1, 4, 4, 8, 25, 7, 1, padding="same"),
+    C("shift_3x3_g2", 2, 8, 6, 5, 27, 3, 3, padding=1, groups=2),
+    C("shift_3x3_c16_c8", 1, 16, 8, 5, 26, 3, 3, padding=1),            # data gradient too
+    C("shift_3x3_c20_c16_d2_batch3", 3, 20, 16, 6, 29, 3, 3, padding=2, dilation=2),
+]
+
+
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("case", SHIFT_CASES, ids=[c.name for c in SHIFT_CASES])
+def test_conv2d_stride1_bands(isa, case, dtype, nthreads, assert_conv2d_close, assert_conv2d_backward_close):
+    kw = conv_kwargs(case)
+    x, w, b, g = make_conv_inputs(case, dtype, "shift")
+    scale = np.linspace(-1.5, 2.0, case.cout).astype(dtype)
+    with fastconv.threads(nthreads):
+        y = F.conv2d(x, w, b, algorithm="im2col", **kw)
+        y_nobias = F.conv2d(x, w, algorithm="im2col", **kw)
+        fused = F.conv2d(x, w, b, algorithm="im2col", scale=scale, activation="relu6", **kw)
+        grads = F.conv2d_backward(g, x, w, algorithm="im2col", **kw)
+    assert_conv2d_close(y, x, w, b, **kw)
+    assert_conv2d_close(y_nobias, x, w, None, **kw)
+    # the epilogue in the micro-kernel, on the same sums: only its own rounding differs
+    want = np.clip(y_nobias * scale[:, None, None] + b[:, None, None], 0, 6)
+    np.testing.assert_allclose(fused, want, rtol=1e-5, atol=1e-5 * 6)
+    assert_conv2d_backward_close(grads, g, x, w, **kw)
+
+
 # ---- finite differences -----------------------------------------------------------------------------
 #
 # The loss L = sum(conv(x, w, b) * g) is linear in each argument, so a central difference is
