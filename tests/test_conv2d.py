@@ -767,14 +767,21 @@ def test_conv2d_thread_counts(isa, nthreads, algorithm, assert_conv2d_close, ass
     assert_conv2d_backward_close(grads, g, x, w, **kw)
 
 
-# ---- stride 1 from a zero-bordered band (conv_im2col.inc, "stride 1") ---------------------------
+# ---- from a zero-bordered band (conv_im2col.inc, "Every tap's im2col row is the image shifted") --
 #
-# im2col runs stride-1 layers whose output rows are at least 24 wide (and whose taps per output
-# outnumber twice the output channels) from a band of source rows copied into a zero-bordered
-# buffer, on an output grid as wide as the buffer. These cases have such rows, every padding form
-# (none at all: the source rows read in place), dilation, groups, and enough input channels (16)
-# that the data gradient takes the same path; 1-3 threads cut batch 1 into 1-3 bands.
+# im2col runs layers whose output rows are at least 24 wide (and whose taps per output outnumber
+# twice the output channels) from a band of source rows copied into a zero-bordered buffer, stride
+# phases apart, on an output grid as wide as the buffer. These cases have such rows, every padding
+# form (none at all: the source rows read in place), strides 2, 4 and (1, 2), dilation, groups, and
+# enough input channels (16) that the data gradient of stride 1 takes the same path; 1-3 threads
+# cut batch 1 into 1-3 bands.
 SHIFT_CASES = [
+    C("shift_3x3_s2_p1", 1, 6, 5, 7, 50, 3, 3, stride=2, padding=1),
+    C("shift_7x7_s2_p3", 1, 3, 4, 9, 52, 7, 7, stride=2, padding=3),
+    C("shift_3x3_s12_p1", 1, 4, 3, 6, 51, 3, 3, stride=(1, 2), padding=1),
+    C("shift_11x11_s4_p2", 1, 3, 4, 13, 107, 11, 11, stride=4, padding=2),
+    C("shift_3x3_s2_d2", 2, 4, 3, 8, 53, 3, 3, stride=2, padding=2, dilation=2),
+    C("shift_same_s2", 1, 5, 4, 6, 49, 3, 3, stride=2, padding="same"),
     C("shift_3x3_p1", 1, 6, 5, 6, 26, 3, 3, padding=1),
     C("shift_5x5_valid_batch2", 2, 3, 4, 5, 30, 5, 5),                 # valid: rows read in place
     C("shift_3x3_rows_padded_only", 1, 3, 2, 7, 28, 3, 3, padding=(1, 0)),
@@ -789,7 +796,7 @@ SHIFT_CASES = [
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("case", SHIFT_CASES, ids=[c.name for c in SHIFT_CASES])
-def test_conv2d_stride1_bands(isa, case, dtype, nthreads, assert_conv2d_close, assert_conv2d_backward_close):
+def test_conv2d_shifted_bands(isa, case, dtype, nthreads, assert_conv2d_close, assert_conv2d_backward_close):
     kw = conv_kwargs(case)
     x, w, b, g = make_conv_inputs(case, dtype, "shift")
     scale = np.linspace(-1.5, 2.0, case.cout).astype(dtype)
