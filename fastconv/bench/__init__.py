@@ -17,7 +17,7 @@ import numpy as np
 
 from . import numpy_peers as npp
 
-__all__ = ["OPS", "load_table", "run_op", "profile_model", "time_forward", "format_table", "format_markdown", "format_model",
+__all__ = ["OPS", "load_table", "run_op", "settle", "profile_model", "time_forward", "format_table", "format_markdown", "format_model",
            "plot_roofline", "copy_bandwidth", "thread_limits", "machine_info"]
 
 OPS = ("gemm", "conv2d", "depthwise", "pointwise", "pool")
@@ -48,8 +48,23 @@ def _torch():
     return torch
 
 
+# After a call, NumPy's OpenBLAS keeps its worker threads spinning for about 0.1 s: on two cores
+# they take one from whatever is timed next (a 256-channel 3x3 conv on 14x14, batch 8: 8 ms alone,
+# 16 ms right after a NumPy matmul, for fastconv and PyTorch alike). Waiting this long first lets
+# them park, so that no peer is timed in the wake of another.
+SETTLE_SECONDS = 0.15
+
+
+def settle():
+    """Sleep until the worker threads of the previously timed library have stopped spinning."""
+    time.sleep(SETTLE_SECONDS)
+
+
 def median_seconds(fn, min_time=0.2, min_rounds=3, max_rounds=100):
-    """Median wall time of fn() over rounds sized to about min_time, after a warm-up call."""
+    """Median wall time of fn() over rounds sized to about min_time, after a warm-up call and
+    `settle()`."""
+    fn()
+    settle()
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
