@@ -28,7 +28,6 @@ def run_benchmark(benchmark, fn, *, group, impl, flops, threads, target_seconds=
         est = max(flops / 100e9 / threads, (bytes or 0) / 20e9, 1e-5)
         rounds = int(min(200, max(5, target_seconds / est)))
         if not benchmark.disabled:  # the previous peer's BLAS threads stop spinning first
-            fn()
             settle()
         benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
     if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test, nothing to record

@@ -56,14 +56,13 @@ SETTLE_SECONDS = 0.15
 
 
 def settle():
-    """Sleep until the worker threads of the previously timed library have stopped spinning."""
+    """Sleep long enough for the previously timed library's worker threads to stop spinning."""
     time.sleep(SETTLE_SECONDS)
 
 
 def median_seconds(fn, min_time=0.2, min_rounds=3, max_rounds=100):
-    """Median wall time of fn() over rounds sized to about min_time, after a warm-up call and
-    `settle()`."""
-    fn()
+    """Median wall time of fn() over rounds sized to about min_time, after `settle()` and a
+    warm-up call."""
     settle()
     t0 = time.perf_counter()
     fn()
