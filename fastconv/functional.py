@@ -92,14 +92,18 @@ def choose_algorithm(geom, pass_="forward"):
     """The algorithm "auto" runs for one pass ("forward", "data" or "weight") of a conv2d
     geometry (the _core tuple).
 
-    Measured with benchmarks/conv_algorithm_rule.py (table in the README) on two 2-core AVX-512
-    machines (an Intel Xeon and an AMD Zen 4): forward, the im2col GEMM wins once a group has 8
-    output channels or more (the GEMM's M: one full 8-row micro-tile); below that the direct
-    kernels win on ungrouped layers, and on grouped ones when the taps summed per output
-    (channels read per group x kernel size, the GEMM's K) are fewer than 32. The data gradient
-    runs im2col (for fewer than 16 input channels per group as a GEMM over input channels x taps
-    plus col2im), which wins unless it would sum fewer than 8 output channels of an ungrouped
-    layer with few input channels (LeNet-5's conv1). For the weight gradient im2col wins.
+    Measured with benchmarks/conv_algorithm_rule.py (table in the README) on 2-core AVX-512
+    machines (an Intel Xeon and an AMD Zen 4): the direct kernels win when a group has at most
+    16 input and 16 output channels and the pass reads its rows at unit stride (forward at
+    stride 1 along the width; the data gradient always, per stride phase): there they read
+    zero-bordered row copies with whole-vector loads, while the GEMM would pack every input
+    element for at most 16 multiply-adds (ResNeXt's 8-channel groups, LeNet-5's conv2). Otherwise,
+    forward, the im2col GEMM wins once a group has 8 output channels or more (one full 8-row
+    micro-tile); below that the direct kernels win on ungrouped layers, and on grouped ones when
+    the taps summed per output are fewer than 32. The data gradient otherwise runs im2col (for
+    fewer than 16 input channels per group as a GEMM over input channels x taps plus col2im),
+    unless it would sum fewer than 8 output channels of an ungrouped layer with few input
+    channels (LeNet-5's conv1). For the weight gradient im2col wins.
     Depthwise layers (one input channel per group) always take "direct", which runs the
     dedicated depthwise kernels, and pointwise layers (1x1, stride 1, unpadded) the GEMM."""
     n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
@@ -111,8 +115,11 @@ def choose_algorithm(geom, pass_="forward"):
         return "im2col"  # pointwise: a plain GEMM per image (whole-plane packing)
     if pass_ == "weight":
         return "im2col"
+    narrow = cin_g <= 16 and cout_g <= 16  # the direct kernels' padded-row path wins
     if pass_ == "data":
-        return "direct" if cin_g < 16 and groups == 1 and cout_g < 8 else "im2col"
+        return "direct" if narrow or (cin_g < 16 and groups == 1 and cout_g < 8) else "im2col"
+    if narrow and sw == 1:
+        return "direct"
     return "direct" if cout_g < 8 and (groups == 1 or cin_g * kh * kw < 32) else "im2col"
 
 

@@ -291,6 +291,45 @@ def test_conv2d_direct_and_im2col_agree(case, dtype, assert_close):
         assert_close(a, c.astype(np.float64), s, 2 * n, what=f"{name}: direct vs im2col")
 
 
+# The direct kernels' padded-row path (unit stride along rows, csrc/conv/conv_direct.inc): whole
+# planes per (image, group) job, bands of rows when there are few jobs, channel blocks of 8, 4 and
+# 1, one- and two-vector tiles, row strides, and the fallback to in-place reads when a band's
+# padded rows would not fit the per-thread buffer (96 channels x 3 rows x 2134 > 2^19 elements).
+PADDED_ROW_CASES = [
+    C("bands_batch1", 1, 6, 16, 19, 40, 3, 3, padding=1),
+    C("groups_of_4", 3, 16, 16, 13, 21, 3, 3, padding=1, groups=4),
+    C("one_channel_out", 2, 5, 1, 9, 33, 3, 3, padding=1),
+    C("narrow_rows_dil2", 2, 5, 3, 11, 9, 3, 5, padding=((2, 1), (3, 0)), dilation=2),
+    C("row_stride_only", 2, 4, 8, 17, 18, 3, 3, stride=(2, 1), padding=1),
+    C("wide_rows_fallback", 1, 96, 2, 3, 2100, 3, 3, padding=(0, 1)),
+]
+
+
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+@pytest.mark.parametrize("case", PADDED_ROW_CASES, ids=[c.name for c in PADDED_ROW_CASES])
+def test_conv2d_direct_padded_rows(isa, case, nthreads, assert_conv2d_close, assert_conv2d_backward_close):
+    kw = conv_kwargs(case)
+    x, w, b, g = make_conv_inputs(case, np.float32, "padded")
+    with fastconv.threads(nthreads):
+        y = F.conv2d(x, w, b, algorithm="direct", **kw)
+        grads = F.conv2d_backward(g, x, w, algorithm="direct", **kw)
+    what = f"direct {case.name} {isa} {nthreads} threads"
+    assert_conv2d_close(y, x, w, b, **kw, what=what)
+    assert_conv2d_backward_close(grads, g, x, w, **kw, what=what)
+
+
+def test_conv2d_direct_padded_rows_infinite_weight(isa):
+    """An infinite weight times the zero padding is NaN, as in the im2col GEMM: the padded-row
+    tiles must read the padding rows then, not skip them."""
+    x = np.ones((1, 2, 5, 20), np.float32)
+    w = np.ones((8, 2, 3, 3), np.float32)
+    w[3, 1, 0, 0] = np.inf
+    y_d = F.conv2d(x, w, padding=1, algorithm="direct")
+    y_i = F.conv2d(x, w, padding=1, algorithm="im2col")
+    np.testing.assert_array_equal(np.isnan(y_d), np.isnan(y_i))
+    assert np.isnan(y_d[0, 3]).any() and not np.isnan(y_d[0, :3]).any()
+
+
 # Layer shapes of real networks (batch and spatial size cut down), big enough to cross the GEMM's
 # cache blocks (K over KC = 256, M over MC, many micro-tiles) and to be split over threads.
 # Slow: run with --runslow.
