@@ -103,7 +103,9 @@ def choose_algorithm(geom, pass_="forward"):
     the taps summed per output are fewer than 32. The data gradient otherwise runs im2col (for
     fewer than 16 input channels per group as a GEMM over input channels x taps plus col2im),
     unless it would sum fewer than 8 output channels of an ungrouped layer with few input
-    channels (LeNet-5's conv1). For the weight gradient im2col wins.
+    channels (LeNet-5's conv1). For the weight gradient im2col wins, except on the same narrow
+    groups at unit width stride when they make a job (group x block of 8 output channels) for
+    every thread: each thread then sums whole filters from padded rows.
     Depthwise layers (one input channel per group) always take "direct", which runs the
     dedicated depthwise kernels, and pointwise layers (1x1, stride 1, unpadded) the GEMM."""
     n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
@@ -113,9 +115,10 @@ def choose_algorithm(geom, pass_="forward"):
     sh, sw, dh, dw, pt, pl = geom[9:15]
     if kh == kw == 1 and sh == sw == 1 and pt == pl == 0 and (oh, ow) == (h, w):
         return "im2col"  # pointwise: a plain GEMM per image (whole-plane packing)
-    if pass_ == "weight":
-        return "im2col"
     narrow = cin_g <= 16 and cout_g <= 16  # the direct kernels' padded-row path wins
+    if pass_ == "weight":  # direct: one job per group and block of 8 output channels
+        jobs = groups * -(-cout_g // 8)
+        return "direct" if narrow and sw == 1 and jobs >= get_num_threads() else "im2col"
     if pass_ == "data":
         return "direct" if narrow or (cin_g < 16 and groups == 1 and cout_g < 8) else "im2col"
     if narrow and sw == 1:

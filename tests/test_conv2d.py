@@ -330,6 +330,23 @@ def test_conv2d_direct_padded_rows_infinite_weight(isa):
     assert np.isnan(y_d[0, 3]).any() and not np.isnan(y_d[0, :3]).any()
 
 
+@pytest.mark.parametrize("where", ["x", "dy"])
+def test_conv2d_direct_weight_grad_non_finite(isa, where):
+    """A NaN or infinity in x or dy gives the weight gradient the same NaN/inf pattern as the im2col
+    GEMM (the padded-row kernel finds it while copying and hands over to the in-place kernel)."""
+    rng = rng_for("wgrad-nonfinite", where)
+    x = rng.standard_normal((2, 4, 9, 20)).astype(np.float32)
+    w = rng.standard_normal((8, 2, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 8, 9, 20)).astype(np.float32)
+    (x if where == "x" else g)[1, 1, 4, 7] = np.inf
+    kw = dict(padding=1, groups=2)
+    gw_d = F.conv2d_backward(g, x, w, algorithm="direct", input_grad=False, bias_grad=False, **kw)[1]
+    gw_i = F.conv2d_backward(g, x, w, algorithm="im2col", input_grad=False, bias_grad=False, **kw)[1]
+    np.testing.assert_array_equal(np.isnan(gw_d), np.isnan(gw_i))
+    np.testing.assert_array_equal(np.isinf(gw_d), np.isinf(gw_i))
+    assert not np.isfinite(gw_i).all() and np.isfinite(gw_i).any()
+
+
 # Layer shapes of real networks (batch and spatial size cut down), big enough to cross the GEMM's
 # cache blocks (K over KC = 256, M over MC, many micro-tiles) and to be split over threads.
 # Slow: run with --runslow.
