@@ -66,6 +66,9 @@ class BuildExt(build_ext):
                 depends=ext.depends,
             )
         ext.extra_objects = objects + list(ext.extra_objects or [])
+        # the kernels' sources count for the up-to-date check of the link too (else an edit to a
+        # .c file alone recompiles its object and leaves the old library in place)
+        ext.depends = list(ext.depends or []) + [s for s in c_sources if s not in ext.depends]
         ext.extra_compile_args = list(ext.extra_compile_args or []) + omp + EXTRA_FLAGS
         ext.extra_link_args = list(ext.extra_link_args or []) + omp + EXTRA_FLAGS
         super().build_extension(ext)

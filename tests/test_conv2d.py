@@ -347,6 +347,35 @@ def test_conv2d_direct_weight_grad_non_finite(isa, where):
     assert not np.isfinite(gw_i).all() and np.isfinite(gw_i).any()
 
 
+# The im2col GEMM's shifted-tap path (outputs 24 or more wide, taps per output at least twice the
+# output channels, csrc/conv/conv_im2col.inc), whose B rows the AVX-512 float32 kernel reads in
+# place: partial last panels, output channels not a multiple of the 8-row tile, reductions over
+# several K blocks, source rows used in place (no padding), stride phases, dilation, batch 1 bands.
+SHIFT_CASES = [
+    C("shift_c20_c13", 2, 20, 13, 26, 50, 3, 3, padding=1),
+    C("shift_two_k_blocks", 1, 40, 9, 12, 30, 3, 3, padding=1),
+    C("shift_rows_in_place", 2, 16, 8, 14, 40, 3, 3),
+    C("shift_stride2", 1, 12, 6, 30, 60, 3, 3, stride=2, padding=1),
+    C("shift_5x5_dil2", 1, 8, 5, 20, 40, 5, 5, padding=4, dilation=2, bias=False),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("case", SHIFT_CASES, ids=[c.name for c in SHIFT_CASES])
+def test_conv2d_shifted_taps(isa, case, dtype, assert_conv2d_close):
+    kw = conv_kwargs(case)
+    x, w, b, _ = make_conv_inputs(case, dtype, "shift")
+    oh, ow = conv2d_output_hw((case.h, case.w), (case.kh, case.kw), case.stride, case.padding, case.dilation)
+    assert ow >= 24 and case.cin * case.kh * case.kw >= 2 * case.cout  # the path's own condition
+    for nthreads in (1, 2):
+        with fastconv.threads(nthreads):
+            y = F.conv2d(x, w, b, algorithm="im2col", **kw)
+        assert_conv2d_close(y, x, w, b, **kw, what=f"shifted taps {case.name} {isa} {nthreads} threads")
+    if b is not None:  # the epilogue fused into the in-place kernel: bias and ReLU
+        y = F.conv2d(x, w, b, algorithm="im2col", activation="relu", **kw)
+        np.testing.assert_allclose(y, np.maximum(F.conv2d(x, w, b, algorithm="im2col", **kw), 0), rtol=0, atol=0)
+
+
 # Layer shapes of real networks (batch and spatial size cut down), big enough to cross the GEMM's
 # cache blocks (K over KC = 256, M over MC, many micro-tiles) and to be split over threads.
 # Slow: run with --runslow.

@@ -20,15 +20,24 @@ typedef void (*fc_dgemm_ukr_fn)(int64_t k, const double *a, const double *b, dou
 typedef void (*fc_sgemm_edge_fn)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int64_t nr);
 typedef void (*fc_dgemm_edge_fn)(int64_t k, const double *a, const double *b, double *c, int64_t ldc, int64_t nr);
 
+/* Optional: the full tile with B's rows read in place, row p at b + koff[p] (an operand with
+ * koff, see fastconv.h); NULL: such operands are packed. */
+typedef void (*fc_sgemm_ind_fn)(int64_t k, const float *a, const float *b, const int64_t *koff, float *c,
+                                int64_t ldc, int accumulate, const fc_ukr_ep *ep);
+typedef void (*fc_dgemm_ind_fn)(int64_t k, const double *a, const double *b, const int64_t *koff, double *c,
+                                int64_t ldc, int accumulate, const fc_ukr_ep *ep);
+
 /* Block sizes: MC x KC block of A stays in L2, KC x NR micro-panel of B in L1, KC x NC in L3. */
-typedef struct { int mr, nr, mc, kc, nc; fc_sgemm_ukr_fn ukr; fc_sgemm_edge_fn edge; } fc_sgemm_config;
-typedef struct { int mr, nr, mc, kc, nc; fc_dgemm_ukr_fn ukr; fc_dgemm_edge_fn edge; } fc_dgemm_config;
+typedef struct { int mr, nr, mc, kc, nc; fc_sgemm_ukr_fn ukr; fc_sgemm_edge_fn edge; fc_sgemm_ind_fn ind; } fc_sgemm_config;
+typedef struct { int mr, nr, mc, kc, nc; fc_dgemm_ukr_fn ukr; fc_dgemm_edge_fn edge; fc_dgemm_ind_fn ind; } fc_dgemm_config;
 
 #define FC_MAX_MR 16
 #define FC_MAX_NR 48
 
 void fc_sgemm_ukr_avx512_8x48(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
 void fc_sgemm_edge_avx512_8x48(int64_t, const float *, const float *, float *, int64_t, int64_t);
+void fc_sgemm_ukr_ind_avx512_8x48(int64_t, const float *, const float *, const int64_t *, float *, int64_t, int,
+                                  const fc_ukr_ep *);
 void fc_dgemm_ukr_avx512_14x16(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
 void fc_sgemm_ukr_avx2_6x16(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
 void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);

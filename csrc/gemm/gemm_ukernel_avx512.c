@@ -31,9 +31,9 @@ static inline void ep_row_ps(__m512 *v, const fc_ukr_ep *ep, int i, int nv)
  * or 8 rows in every column: 9% of a 64- or 128-channel layer's multiply-adds were padding.
  * The body takes the number of column vectors `nv` (inlined as a constant): 3 for full tiles,
  * 1 or 2 for the last, narrow tile of a row of C, whose panel is still 48 wide. */
-static inline __attribute__((always_inline)) void sgemm_8xnv(int64_t k, const float *a, const float *b, float *c,
-                                                             int64_t ldc, int accumulate, const fc_ukr_ep *ep,
-                                                             const int nv)
+static inline __attribute__((always_inline)) void sgemm_8xnv(int64_t k, const float *a, const float *b,
+                                                             const int64_t *koff, float *c, int64_t ldc,
+                                                             int accumulate, const fc_ukr_ep *ep, const int nv)
 {
     __m512 acc[8][3];
 #pragma GCC unroll 8
@@ -44,14 +44,16 @@ static inline __attribute__((always_inline)) void sgemm_8xnv(int64_t k, const fl
         for (int q = 0; q < nv; q++) _mm_prefetch((const char *)(c + i * ldc + 16 * q), _MM_HINT_T0);
     for (int64_t p = 0; p < k; p++) {
         __m512 bv[3];
-        for (int q = 0; q < nv; q++) bv[q] = _mm512_load_ps(b + 16 * q);
+        if (koff) /* B row p read in place at b + koff[p] (unaligned), not from a packed panel */
+            for (int q = 0; q < nv; q++) bv[q] = _mm512_loadu_ps(b + koff[p] + 16 * q);
+        else
+            for (int q = 0; q < nv; q++) bv[q] = _mm512_load_ps(b + 48 * p + 16 * q);
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
             const __m512 ai = _mm512_set1_ps(a[i]);
             for (int q = 0; q < nv; q++) acc[i][q] = _mm512_fmadd_ps(ai, bv[q], acc[i][q]);
         }
         a += 8;
-        b += 48;
     }
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
@@ -66,7 +68,14 @@ static inline __attribute__((always_inline)) void sgemm_8xnv(int64_t k, const fl
 void fc_sgemm_ukr_avx512_8x48(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
                               int accumulate, const fc_ukr_ep *ep)
 {
-    sgemm_8xnv(k, a, b, c, ldc, accumulate, ep, 3);
+    sgemm_8xnv(k, a, b, NULL, c, ldc, accumulate, ep, 3);
+}
+
+/* The same full tile with B's rows in place: row p of the 48-wide panel at b + koff[p]. */
+void fc_sgemm_ukr_ind_avx512_8x48(int64_t k, const float *a, const float *b, const int64_t *koff, float *c,
+                                  int64_t ldc, int accumulate, const fc_ukr_ep *ep)
+{
+    sgemm_8xnv(k, a, b, koff, c, ldc, accumulate, ep, 3);
 }
 
 /* A tile of C with nr < 48 valid columns: only the vectors that hold them (512x4608 @ 4608x49,
@@ -74,11 +83,11 @@ void fc_sgemm_ukr_avx512_8x48(int64_t k, const float *a, const float *b, float *
 void fc_sgemm_edge_avx512_8x48(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int64_t nr)
 {
     if (nr <= 16)
-        sgemm_8xnv(k, a, b, c, ldc, 0, NULL, 1);
+        sgemm_8xnv(k, a, b, NULL, c, ldc, 0, NULL, 1);
     else if (nr <= 32)
-        sgemm_8xnv(k, a, b, c, ldc, 0, NULL, 2);
+        sgemm_8xnv(k, a, b, NULL, c, ldc, 0, NULL, 2);
     else
-        sgemm_8xnv(k, a, b, c, ldc, 0, NULL, 3);
+        sgemm_8xnv(k, a, b, NULL, c, ldc, 0, NULL, 3);
 }
 
 void fc_dgemm_ukr_avx512_14x16(int64_t k, const double *a, const double *b, double *c, int64_t ldc,

@@ -46,6 +46,10 @@ struct fc_operand {
     int64_t rs, cs;      /* element strides along r and along k (may be negative or zero) */
     fc_pack_fn pack;     /* NULL: the strided packer for the GEMM's dtype */
     const void *ctx;     /* for custom packers */
+    /* Optional, B only, with `pack` set: element (j, p) is data[j + koff[p]] (rows contiguous
+     * along r, placed by per-k offsets). The GEMM may then read whole micro-panels in place
+     * instead of calling `pack`, when the ISA has a kernel for it and C's columns are dense. */
+    const int64_t *koff;
 };
 /* Packer contract: write ceil(rlen/width) micro-panels to dst; panel q holds, for each p in
  * [p0, p0+plen), `width` consecutive values of rows r0+q*width ... , zero beyond rlen. */
