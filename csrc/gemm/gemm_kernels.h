@@ -40,6 +40,8 @@ void fc_sgemm_ukr_ind_avx512_8x48(int64_t, const float *, const float *, const i
                                   const fc_ukr_ep *);
 void fc_dgemm_ukr_avx512_14x16(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
 void fc_sgemm_ukr_avx2_6x16(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
+void fc_sgemm_ukr_ind_avx2_6x16(int64_t, const float *, const float *, const int64_t *, float *, int64_t, int,
+                                const fc_ukr_ep *);
 void fc_dgemm_ukr_avx2_6x8(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);
 void fc_sgemm_ukr_ref_4x16(int64_t, const float *, const float *, float *, int64_t, int, const fc_ukr_ep *);
 void fc_dgemm_ukr_ref_4x8(int64_t, const double *, const double *, double *, int64_t, int, const fc_ukr_ep *);

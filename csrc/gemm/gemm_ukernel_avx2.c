@@ -23,14 +23,17 @@ static inline void ep_row_ps(__m256 *v, const fc_ukr_ep *ep, int i)
     for (int q = 0; q < 2; q++) v[q] = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_fmadd_ps(v[q], s, t)));
 }
 
-void fc_sgemm_ukr_avx2_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
-                            int accumulate, const fc_ukr_ep *ep)
+/* koff NULL: B from its packed panel; else row p of the panel in place at b + koff[p]. */
+static inline __attribute__((always_inline)) void sgemm_6x16(int64_t k, const float *a, const float *b,
+                                                             const int64_t *koff, float *c, int64_t ldc,
+                                                             int accumulate, const fc_ukr_ep *ep)
 {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        const float *bp = koff ? b + koff[p] : b + 16 * p;
+        __m256 b0 = koff ? _mm256_loadu_ps(bp) : _mm256_load_ps(bp), b1 = koff ? _mm256_loadu_ps(bp + 8) : _mm256_load_ps(bp + 8);
 #pragma GCC unroll 6
         for (int i = 0; i < MR; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i);
@@ -38,7 +41,6 @@ void fc_sgemm_ukr_avx2_6x16(int64_t k, const float *a, const float *b, float *c,
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
         a += MR;
-        b += 16;
     }
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) {
@@ -51,6 +53,18 @@ void fc_sgemm_ukr_avx2_6x16(int64_t k, const float *a, const float *b, float *c,
         _mm256_storeu_ps(ci, acc[i][0]);
         _mm256_storeu_ps(ci + 8, acc[i][1]);
     }
+}
+
+void fc_sgemm_ukr_avx2_6x16(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                            int accumulate, const fc_ukr_ep *ep)
+{
+    sgemm_6x16(k, a, b, NULL, c, ldc, accumulate, ep);
+}
+
+void fc_sgemm_ukr_ind_avx2_6x16(int64_t k, const float *a, const float *b, const int64_t *koff, float *c,
+                                int64_t ldc, int accumulate, const fc_ukr_ep *ep)
+{
+    sgemm_6x16(k, a, b, koff, c, ldc, accumulate, ep);
 }
 
 void fc_dgemm_ukr_avx2_6x8(int64_t k, const double *a, const double *b, double *c, int64_t ldc,

@@ -49,7 +49,7 @@ static int half_rate_avx512(void) { return 0; }
 
 static const fc_sgemm_config sgemm_configs[FC_ISA_COUNT] = {
     [FC_ISA_GENERIC] = {4, 16, 128, 256, 2048, fc_sgemm_ukr_ref_4x16},
-    [FC_ISA_AVX2] = {6, 16, 144, 256, 2048, fc_sgemm_ukr_avx2_6x16},
+    [FC_ISA_AVX2] = {6, 16, 144, 256, 2048, fc_sgemm_ukr_avx2_6x16, NULL, fc_sgemm_ukr_ind_avx2_6x16},
     [FC_ISA_AVX512] = {8, 48, 256, 256, 2064, fc_sgemm_ukr_avx512_8x48, fc_sgemm_edge_avx512_8x48,
                        fc_sgemm_ukr_ind_avx512_8x48},
 };
