@@ -24,6 +24,7 @@ cdef extern from "fastconv.h" nogil:
         int64_t rs, cs
         void *pack
         const void *ctx
+        const int64_t *koff
     ctypedef struct fc_epilogue:
         pass
     int fc_sgemm(int64_t m, int64_t n, int64_t k, const fc_operand *a, const fc_operand *b,
@@ -120,11 +121,13 @@ def gemm(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, i
     A.cs = a.strides[1] // isz
     A.pack = NULL
     A.ctx = NULL
+    A.koff = NULL
     B.data = &b[0, 0]
     B.rs = b.strides[1] // isz   # B is read as n x k
     B.cs = b.strides[0] // isz
     B.pack = NULL
     B.ctx = NULL
+    B.koff = NULL
     with nogil:
         if floating is float:
             rc = fc_sgemm(m, n, k, &A, &B, &out[0, 0], out.strides[0] // isz, 0, NULL, nthreads)
