@@ -59,6 +59,12 @@ CASES = [
     D("3x3_p1_w113_m3", 1, 2, 3, 3, 113, 3, 3, padding=1),
     D("3x3_valid_w64", 1, 3, 1, 5, 66, 3, 3, padding="valid"),  # output 64 wide: direct stores, 4 vectors
     D("3x3_c16_w32", 2, 16, 1, 3, 32, 3, 3, padding=1),
+    # stride 1, tall enough for the shared-row tiles of four rows (plus 1-3 rows left over)
+    D("3x3_p1_h9_w57_m2", 1, 3, 2, 9, 57, 3, 3, padding=1),       # 4 vectors: two 2-vector tiles
+    D("3x3_p1_h10_w37_batch2", 2, 3, 1, 10, 37, 3, 3, padding=1),  # 3 vectors: one 2-, one 1-vector tile
+    D("3x3_d12_p12_h8_w40", 1, 2, 1, 8, 40, 3, 3, dilation=(1, 2), padding=(1, 2)),
+    D("5x5_p2_h11_w33_m2", 1, 2, 2, 11, 33, 5, 5, padding=2),
+    D("3x3_s21_p1_h11_w40", 1, 2, 1, 11, 40, 3, 3, stride=(2, 1), padding=1),  # rows shared at stride 2
     # 3x3 stride 2 (unrolled) and other strides
     D("3x3_s2_p1_w37_batch2", 2, 4, 1, 9, 37, 3, 3, stride=2, padding=1),
     D("3x3_s2_p1_w113", 1, 3, 1, 7, 113, 3, 3, stride=2, padding=1),
