@@ -569,6 +569,29 @@ def test_depthwise_nan_and_inf_propagate(isa, stride, k, dtype):
     assert np.isnan(rx).any() and np.isinf(rx).any()
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("stride,k", [(1, 3), (2, 3), (1, 5), (2, 5)], ids=["3x3_s1", "3x3_s2", "5x5_s1", "5x5_s2"])
+def test_depthwise_weight_grad_nan_stays_in_its_taps(isa, stride, k, dtype):
+    """Rows wider than the channel-blocked kernels' limit: a NaN in x reaches exactly the taps
+    whose windows cover it in the weight gradient; the lanes past the last output column (which
+    read x columns no output uses) must not turn 0 * NaN into NaN."""
+    c, m = 2, 2
+    x = np.ones((1, c, 13, 70), dtype)
+    x[0, 0, 3, 69] = np.nan      # last column: unused at stride 2, one tap column at stride 1
+    x[0, 1, 12, 40] = np.nan     # last row: unused at stride 2 with k 3
+    x[0, 1, 5, 68] = np.inf
+    w = np.ones((c * m, 1, k, k), dtype)
+    g = np.ones(F.depthwise_conv2d(x, w, stride=stride).shape, dtype)
+    assert g.shape[3] > 32
+    gw = F.depthwise_conv2d_backward(g, x, w, stride=stride, input_grad=False, bias_grad=False)[1]
+    rw = conv2d_backward_ref(g, x, w, groups=c, stride=stride)[1]
+    np.testing.assert_array_equal(np.isnan(gw), np.isnan(rw))
+    np.testing.assert_array_equal(np.isinf(gw), np.isinf(rw))
+    assert np.isfinite(rw).any()
+    finite = np.isfinite(rw)
+    np.testing.assert_allclose(gw[finite], rw[finite], rtol=1e-5)
+
+
 # ---- bad arguments --------------------------------------------------------------------------------
 
 def _dw_args(dtype=np.float32, n=2, c=4, m=2, hw=(7, 9), k=(3, 3)):
