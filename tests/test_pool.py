@@ -218,7 +218,7 @@ def test_avg_pool2d_nan_and_inf(isa):
 
 ADAPTIVE_CASES = [((1, 2, 7, 7), 1), ((2, 3, 13, 40), (5, 7)), ((1, 2, 10, 10), (3, 4)),
                   ((1, 1, 5, 6), (8, 9)), ((1, 2, 9, 33), (None, 4)), ((1, 2, 9, 33), (2, None)),
-                  ((1, 1, 12, 12), 12), ((3, 4, 6, 20), (6, 1))]
+                  ((1, 1, 12, 12), 12), ((3, 4, 6, 20), (6, 1)), ((2, 20, 9, 9), 1)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -253,7 +253,10 @@ def test_adaptive_pool2d_grid(isa, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_global_avg_pool2d(isa, dtype):
-    for shape in [(2, 5, 7, 7), (1, 3, 1, 1), (1, 2, 33, 65), (4, 3, 2, 3), (3, 14, 14)]:
+    # blocks of VLEN planes (4/8/16 float32 lanes) with a ragged rest, plane sizes below, at and
+    # just over a vector, and a masked last vector: every lane of the pairwise fold is checked
+    for shape in [(2, 5, 7, 7), (1, 3, 1, 1), (1, 2, 33, 65), (4, 3, 2, 3), (3, 14, 14), (2, 37, 7, 7),
+                  (1, 40, 4, 4), (1, 33, 3, 5), (1, 20, 8, 8), (3, 17, 1, 17)]:
         x = _data(shape, dtype)
         y = F.global_avg_pool2d(x)
         assert y.shape == shape[:-2] + (1, 1) and y.dtype == dtype
