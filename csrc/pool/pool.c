@@ -65,16 +65,16 @@ static int pool_threads(const fc_pool2d_params *p, int nthreads)
     {                                                                                                     \
         if (!valid_params(p, 0)) return FC_EINVAL;                                                        \
         if (p->planes == 0) return FC_OK;                                                                 \
-        if (p->oh == 1 && p->ow == 1) /* one window per plane: the global kernels, 6x faster on 7x7 */ \
-            return SELECT_POOL(fc_##pre##global_avg_pool2d_forward_)(p, x, y, pool_threads(p, nthreads));      \
+        if (p->oh == 1 && p->ow == 1) /* one window per plane: the global kernels */                  \
+            return SELECT_POOL(fc_##pre##global_avg_pool2d_forward_)(p, x, y, pool_threads(p, nthreads)); \
         return SELECT_POOL(fc_##pre##adaptive_avg_pool2d_forward_)(p, x, y, pool_threads(p, nthreads));                    \
     }                                                                                                     \
     int fc_adaptive_avg_pool2d_backward_##sfx(const fc_pool2d_params *p, const T *dy, T *dx, int nthreads) \
     {                                                                                                     \
         if (!valid_params(p, 0)) return FC_EINVAL;                                                        \
         if (p->planes == 0) return FC_OK;                                                                 \
-        if (p->oh == 1 && p->ow == 1) /* one window per plane: the global kernels, 6x faster on 7x7 */ \
-            return SELECT_POOL(fc_##pre##global_avg_pool2d_backward_)(p, dy, dx, pool_threads(p, nthreads));      \
+        if (p->oh == 1 && p->ow == 1) /* one window per plane: the global kernels */                  \
+            return SELECT_POOL(fc_##pre##global_avg_pool2d_backward_)(p, dy, dx, pool_threads(p, nthreads)); \
         return SELECT_POOL(fc_##pre##adaptive_avg_pool2d_backward_)(p, dy, dx, pool_threads(p, nthreads));                 \
     }                                                                                                     \
     int fc_adaptive_max_pool2d_forward_##sfx(const fc_pool2d_params *p, const T *x, T *y, int64_t *idx,   \
