@@ -212,7 +212,7 @@ def test_sequential_fuses_conv_bn_act_in_eval_only(dtype):
     orig = F.conv2d
 
     def spy(*args, **kwargs):
-        calls.append(kwargs.get("scale") is not None)
+        calls.append((kwargs.get("scale") is not None, kwargs.get("activation")))
         return orig(*args, **kwargs)
     F.conv2d = spy
     try:
@@ -221,8 +221,9 @@ def test_sequential_fuses_conv_bn_act_in_eval_only(dtype):
             plain = net(x)
     finally:
         F.conv2d = orig
-    assert calls[:5] == [True, True, True, False, True]   # four fused runs and the lone conv
-    assert not any(calls[5:])                             # fusion(False): every layer on its own
+    # four conv-BN(-act) runs and one conv-act: five convolutions for the thirteen layers
+    assert calls[:5] == [(True, "relu6"), (True, "relu"), (True, None), (False, "relu"), (True, "silu")]
+    assert calls[5:] == [(False, None)] * 5               # fusion(False): every layer on its own
     np.testing.assert_allclose(fused, plain, rtol=0, atol=TOL[dtype] * 10 * np.abs(plain).max())
     # train mode never fuses: BatchNorm uses the batch's statistics
     net.train()
@@ -232,12 +233,13 @@ def test_sequential_fuses_conv_bn_act_in_eval_only(dtype):
         net(x)
     finally:
         F.conv2d = orig
-    assert not any(calls)
+    assert calls == [(False, None)] * 5
 
 
 @pytest.mark.parametrize("name,kwargs,size", [
     ("resnet18", {}, 64), ("resnet50", {}, 64), ("googlenet", {}, 64),
     ("mobilenet_v2", dict(width_mult=0.5), 64), ("efficientnet_b0", {}, 64), ("vgg11_bn", {}, 32),
+    ("vgg11", {}, 32), ("alexnet", {}, 64),
 ])
 def test_classic_networks_give_the_same_logits_fused_and_unfused(name, kwargs, size):
     rng = np.random.default_rng(5)
