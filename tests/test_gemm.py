@@ -616,11 +616,11 @@ def test_matmul_nan_in_out_is_overwritten(isa, dtype, assert_matmul_close):
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
 def test_matmul_skinny_unpacked_path(isa, dtype, nthreads, assert_matmul_close):
     """m <= 16 (or n <= 16) and k >= 128 with b a transposed C-contiguous array take the unpacked
-    dot-product kernels: every row-group split (4, 2, 1), column counts around the 4-row blocks and the
+    dot-product kernels: every row-group split (4, 3, 2, 1 rows per tile, as the ISA's registers allow), column counts around the 4-row blocks and the
     64-row thread blocks, k around whole vectors, and strided rows (a slice of a wider array)."""
     rng = rng_for("skinny", isa, np.dtype(dtype).name, nthreads)
     with fastconv.threads(nthreads):
-        for m in (1, 2, 3, 4, 5, 7, 8, 11, 16, 17):
+        for m in (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 16, 17):
             for n, k in ((1, 128), (3, 129), (4, 200), (5, 1000), (67, 131), (130, 300)):
                 a = randn(rng, (m, k + 5), dtype)[:, 2:k + 2]      # rows strided, contiguous along k
                 w = randn(rng, (n, k + 3), dtype)[:, :k]           # W rows strided, B = W.T

@@ -2,6 +2,8 @@
 #include <string.h>
 #include "gemm_kernels.h"
 
+#define DOT_MB 3 /* rows of A per tile: 16 registers: 12 sums + 4 B vectors, A read by the FMAs */
+
 #define T float
 #define FN(x) fc_s##x##_avx2
 #define VLEN 8

@@ -2,6 +2,8 @@
 #include <string.h>
 #include "gemm_kernels.h"
 
+#define DOT_MB 4 /* rows of A per tile: 32 registers: 16 sums + 4 B vectors */
+
 #define T float
 #define FN(x) fc_s##x##_avx512
 #define VLEN 16

@@ -2,6 +2,8 @@
 #include <string.h>
 #include "gemm_kernels.h"
 
+#define DOT_MB 2 /* rows of A per tile: 16 SSE registers at most: 8 sums + 4 B vectors */
+
 #define T float
 #define FN(x) fc_s##x##_ref
 #define VLEN 4
