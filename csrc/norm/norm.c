@@ -18,6 +18,15 @@ void fc_daffine_run(const double *x, double *y, int64_t len, double m, double s,
 {
     SELECT_ACT(fc_daffine_run_)(x, y, len, m, s, b, act);
 }
+void fc_saffine_rows(float *c, int64_t ldc, int64_t rows, int64_t len, const float *scale, const float *bias, int act)
+{
+    SELECT_ACT(fc_saffine_rows_)(c, ldc, rows, len, scale, bias, act);
+}
+void fc_daffine_rows(double *c, int64_t ldc, int64_t rows, int64_t len, const double *scale, const double *bias,
+                     int act)
+{
+    SELECT_ACT(fc_daffine_rows_)(c, ldc, rows, len, scale, bias, act);
+}
 void fc_sact_backward_run(const float *g, const float *y, float *out, int64_t len, int act)
 {
     SELECT_ACT(fc_sact_backward_run_)(g, y, out, len, act);

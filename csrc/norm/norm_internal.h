@@ -9,6 +9,8 @@
 #define FC_DECLARE_ACT(isa)                                                                            \
     void fc_saffine_run_##isa(const float *, float *, int64_t, float, float, float, int);             \
     void fc_daffine_run_##isa(const double *, double *, int64_t, double, double, double, int);        \
+    void fc_saffine_rows_##isa(float *, int64_t, int64_t, int64_t, const float *, const float *, int);  \
+    void fc_daffine_rows_##isa(double *, int64_t, int64_t, int64_t, const double *, const double *, int); \
     void fc_sact_backward_run_##isa(const float *, const float *, float *, int64_t, int);             \
     void fc_dact_backward_run_##isa(const double *, const double *, double *, int64_t, int);
 FC_DECLARE_ACT(avx512)
@@ -18,6 +20,9 @@ FC_DECLARE_ACT(ref)
 /* The selected ISA's runs (norm.c). */
 void fc_saffine_run(const float *x, float *y, int64_t len, float m, float s, float b, int act);
 void fc_daffine_run(const double *x, double *y, int64_t len, double m, double s, double b, int act);
+void fc_saffine_rows(float *c, int64_t ldc, int64_t rows, int64_t len, const float *scale, const float *bias, int act);
+void fc_daffine_rows(double *c, int64_t ldc, int64_t rows, int64_t len, const double *scale, const double *bias,
+                     int act);
 void fc_sact_backward_run(const float *g, const float *y, float *out, int64_t len, int act);
 void fc_dact_backward_run(const double *g, const double *y, double *out, int64_t len, int act);
 
