@@ -154,6 +154,38 @@ def test_conv2d_epilogue_scale_bias_activation(isa, algorithm, act, case, dtype)
     np.testing.assert_allclose(y, expect, rtol=0, atol=TOL[dtype] * 10 * max(1, np.abs(expect).max()))
 
 
+@pytest.mark.parametrize("blocks", ["5,7,9", "30,100,70"])
+@pytest.mark.parametrize("act", ["relu6", "silu", "sigmoid"])
+def test_conv2d_epilogue_over_many_cache_blocks(monkeypatch, blocks, act):
+    """Small GEMM cache blocks (FASTCONV_GEMM_BLOCKS="mc,kc,nc") split C into many MC x NC blocks
+    and k into several passes: SiLU/sigmoid, which run over each finished block's rows after its
+    last k pass, and ReLU6, applied in the tiles, must reach every element exactly once."""
+    from fastconv import _core
+    current = _core.get_isa()
+    rng = np.random.default_rng(8)
+    try:
+        for name in _core.supported_isas():
+            monkeypatch.setenv("FASTCONV_GEMM_BLOCKS", blocks)
+            _core.set_isa(name)
+            for dtype in (np.float32, np.float64):
+                for c_in, c_out, k in ((23, 37, 1), (6, 19, 3)):
+                    x = rng.standard_normal((2, c_in, 9, 13)).astype(dtype)
+                    w = rng.standard_normal((c_out, c_in, k, k)).astype(dtype) * 0.3
+                    scale = rng.uniform(-2, 3, c_out).astype(dtype)
+                    bias = rng.normal(size=c_out).astype(dtype)
+                    conv = conv2d_ref(x.astype(np.float64), w.astype(np.float64), None, padding=k // 2)
+                    expect = ACTS[act](conv * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1))
+                    for nthreads in (1, 2):
+                        with fastconv.threads(nthreads):
+                            y = F.conv2d(x, w, bias, padding=k // 2, scale=scale, activation=act,
+                                         algorithm="im2col")
+                        np.testing.assert_allclose(y, expect, rtol=0,
+                                                   atol=TOL[dtype] * 10 * max(1, np.abs(expect).max()))
+    finally:
+        monkeypatch.undo()
+        _core.set_isa(current)
+
+
 @pytest.mark.parametrize("act", ["relu", "relu6"])
 def test_conv2d_epilogue_propagates_nan(isa, act):
     """ReLU/ReLU6 applied in the GEMM micro-kernel's registers keep NaN (and clamp +-inf) as
