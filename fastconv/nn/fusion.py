@@ -6,8 +6,9 @@ three layers are ``act(conv(x) * s + b)`` with ``s = gamma / sqrt(running_var + 
 its output (fastconv.functional.conv2d's ``scale``/``activation``), instead of two more passes
 over the activations. Sequential and the classic networks' blocks call ``conv_bn_act``; the
 result equals the layer-by-layer one up to float rounding. Conv2d -> activation with no
-BatchNorm2d between (VGG, AlexNet) fuses the same way, with the convolution's own bias. Train mode never fuses (BatchNorm
-then needs the batch's statistics and backward needs each layer's input).
+BatchNorm2d between (VGG, AlexNet) fuses the same way, with the convolution's own bias. Train
+mode never fuses (BatchNorm then needs the batch's statistics and backward needs each layer's
+input).
 
 ``with fastconv.nn.fusion(False): ...`` turns it off (summary and the per-layer profiler do,
 so that every layer shows up in their tables)."""
@@ -81,14 +82,12 @@ def forward_sequence(modules, x):
     while i < n:
         m = modules[i]
         if _enabled and type(m) is Conv2d and i + 1 < n:
-            if type(modules[i + 1]) is BatchNorm2d:
-                act = modules[i + 2] if i + 2 < n and type(modules[i + 2]) in _ACTS else None
-                y, used = conv_bn_act(m, modules[i + 1], act, x), (3 if act is not None else 2)
-            else:
-                act = modules[i + 1] if type(modules[i + 1]) in _ACTS else None
-                y, used = conv_act(m, act, x), 2
+            bn = modules[i + 1] if type(modules[i + 1]) is BatchNorm2d else None
+            j = i + 1 + (bn is not None)  # where an activation would be
+            act = modules[j] if j < n and type(modules[j]) in _ACTS else None
+            y = conv_bn_act(m, bn, act, x) if bn is not None else conv_act(m, act, x)
             if y is not None:
-                x, i = y, i + used
+                x, i = y, j + (act is not None)
                 continue
         x = m(x)
         i += 1
