@@ -74,12 +74,12 @@ def conv_output_hw(in_hw, kernel_hw, stride, padding, dilation):
     return tuple(out)
 
 
-ALGORITHMS = {"im2col": 0, "direct": 1}
+ALGORITHMS = {"im2col": 0, "direct": 1, "winograd": 2}
 
 
 def check_algorithm(algorithm):
-    if algorithm not in ("auto", "im2col", "direct"):
-        raise ValueError(f"algorithm must be 'auto', 'im2col' or 'direct', got {algorithm!r}")
+    if algorithm not in ("auto", "im2col", "direct", "winograd"):
+        raise ValueError(f"algorithm must be 'auto', 'im2col', 'direct' or 'winograd', got {algorithm!r}")
     return algorithm
 
 

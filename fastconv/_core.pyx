@@ -36,7 +36,7 @@ cdef extern from "fastconv.h" nogil:
         int64_t n, c_in, h, w, c_out, kh, kw, oh, ow
         int64_t stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups
     ctypedef enum fc_conv_algo:
-        FC_CONV_IM2COL, FC_CONV_DIRECT
+        FC_CONV_IM2COL, FC_CONV_DIRECT, FC_CONV_WINOGRAD
     int fc_conv2d_forward_f32(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
                               const float *w, const float *scale, const float *bias, int act, float *y,
                               int nthreads)

@@ -202,7 +202,7 @@ def test_conv2d_padding_wrong_type(value):
 
 # ---- algorithm ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["gemm", "winograd", "", "fft", "im2col "])
+@pytest.mark.parametrize("value", ["gemm", "Winograd", "", "fft", "im2col "])
 def test_unknown_algorithm(value):
     x, w, b = _xwb()
     with pytest.raises(ValueError, match="algorithm"):

@@ -1,5 +1,6 @@
 /* conv2d forward and backward for float32 and float64: argument checks, the geometry of each
  * pass (conv_internal.h), and dispatch to the implicit-im2col GEMM or the direct kernels. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "conv_internal.h"
@@ -15,7 +16,11 @@
 #define GEMM fc_sgemm
 #define GEMM_MAP fc_sgemm_map
 #define PACK_STRIDED fc_pack_strided_f32
+#define CHANNEL_AFFINE fc_channel_affine_f32
+#define SELECTED fc_sgemm_selected
+#define WINO_SEL(f) (fc_get_isa() == FC_ISA_AVX512 ? fc_s##f##_avx512 : fc_get_isa() == FC_ISA_AVX2 ? fc_s##f##_avx2 : fc_s##f##_ref)
 #include "conv_im2col.inc"
+#include "conv_winograd.inc"
 #undef T
 #undef IT
 #undef TV
@@ -23,6 +28,9 @@
 #undef GEMM
 #undef GEMM_MAP
 #undef PACK_STRIDED
+#undef CHANNEL_AFFINE
+#undef SELECTED
+#undef WINO_SEL
 
 #define T double
 #define IT int64_t
@@ -31,7 +39,11 @@
 #define GEMM fc_dgemm
 #define GEMM_MAP fc_dgemm_map
 #define PACK_STRIDED fc_pack_strided_f64
+#define CHANNEL_AFFINE fc_channel_affine_f64
+#define SELECTED fc_dgemm_selected
+#define WINO_SEL(f) (fc_get_isa() == FC_ISA_AVX512 ? fc_d##f##_avx512 : fc_get_isa() == FC_ISA_AVX2 ? fc_d##f##_avx2 : fc_d##f##_ref)
 #include "conv_im2col.inc"
+#include "conv_winograd.inc"
 #undef T
 #undef IT
 #undef TV
@@ -39,6 +51,9 @@
 #undef GEMM
 #undef GEMM_MAP
 #undef PACK_STRIDED
+#undef CHANNEL_AFFINE
+#undef SELECTED
+#undef WINO_SEL
 
 static int valid_params(const fc_conv2d_params *p)
 {
@@ -201,6 +216,8 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
             return fc_channel_affine_##sfx(y, y, p->n, p->c_out, p->oh * p->ow, NULL, scale,          \
                                            scale ? bias : NULL, act, nthreads);                       \
         }                                                                                             \
+        if (algo == FC_CONV_WINOGRAD && fc_##pre##winograd_eligible(&g))                              \
+            return fc_##pre##conv_winograd(&g, x, &post, y, nthreads);                                \
         return fc_##pre##conv_im2col(&g, x, &post, y, nthreads);                                      \
     }                                                                                                 \
     int fc_conv2d_backward_data_##sfx(const fc_conv2d_params *p, fc_conv_algo algo, const T *dy,      \
@@ -246,6 +263,8 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
                                           : p->c_in == p->groups && dw_buffer_fits(&g)                \
                                           ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads)) \
                                           : SELECT_DIRECT(fc_##pre##conv_direct_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads))) \
+                                   : algo == FC_CONV_WINOGRAD && fc_##pre##winograd_eligible(&g)      \
+                                   ? fc_##pre##conv_winograd(&g, dy, NULL, dx, nthreads)              \
                                    : fc_##pre##conv_im2col(&g, dy, NULL, dx, nthreads);               \
                 if (rc != FC_OK) return rc;                                                           \
             }                                                                                         \

@@ -87,7 +87,7 @@ typedef struct {
     int64_t stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups;
 } fc_conv2d_params;
 
-typedef enum { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1 } fc_conv_algo;
+typedef enum { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1, FC_CONV_WINOGRAD = 2 } fc_conv_algo;
 
 /* y = act(conv2d(x, weight) * scale + bias), per output channel: scale and bias may be NULL,
  * act an fc_act. With scale and bias a BatchNorm's eval-mode affine, this is Conv2d ->
