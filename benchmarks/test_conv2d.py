@@ -6,10 +6,11 @@ fastconv vs a NumPy im2col peer (fastconv/bench/numpy_peers.py) vs PyTorch (when
     pytest benchmarks/test_conv2d.py -k "fwd- and not numpy"  # forward only, no NumPy peer
     pytest benchmarks/test_conv2d.py --benchmark-disable      # CI smoke run: batch 1, one call each
 
-Per layer, four groups: "conv2d-fwd <layer>" (fastconv with algorithm auto, im2col and direct,
-numpy, torch), "conv2d-bwd-data <layer>", "conv2d-bwd-weight <layer>" and "conv2d-fwd+bwd
+Per layer, four groups: "conv2d-fwd <layer>" (fastconv with algorithm auto, im2col, direct and,
+on 3x3 stride-1 layers, winograd; numpy, torch), "conv2d-bwd-data <layer>", "conv2d-bwd-weight <layer>" and "conv2d-fwd+bwd
 <layer>" (fastconv auto, numpy, torch). flops = 2*N*Cout*OH*OW*(Cin/groups)*kh*kw per pass, three
-times that for fwd+bwd. Every timed result is also checked against the NumPy reference.
+times that for fwd+bwd (for winograd too, which does 2.25x fewer multiply-adds: its GFLOP/s are
+effective, comparable across algorithms, and may exceed the FMA peak). Every timed result is also checked against the NumPy reference.
 """
 import functools
 import os
@@ -212,13 +213,14 @@ IMPLS = {
     "fastconv": fastconv_impl("auto"),
     "fastconv-im2col": fastconv_impl("im2col"),
     "fastconv-direct": fastconv_impl("direct"),
+    "fastconv-winograd": fastconv_impl("winograd"),
     "numpy": numpy_impl(),
 }
 if torch is not None:
     IMPLS["torch"] = torch_impl()
 
 PASSES = {  # pass -> (impls benchmarked, flops multiplier)
-    "fwd": (["fastconv", "fastconv-im2col", "fastconv-direct", "numpy", "torch"], 1),
+    "fwd": (["fastconv", "fastconv-im2col", "fastconv-direct", "fastconv-winograd", "numpy", "torch"], 1),
     "bwd-data": (["fastconv", "numpy", "torch"], 1),
     "bwd-weight": (["fastconv", "numpy", "torch"], 1),
     "fwd+bwd": (["fastconv", "numpy", "torch"], 3),
@@ -246,6 +248,9 @@ def test_conv2d(run_bench, request, layer, pass_, impl):
         pytest.skip("fastconv.functional has no conv2d / conv2d_backward yet")
     if impl == "fastconv-direct" and layer.flops(n) > DIRECT_MAX_FLOPS:
         pytest.skip(f"direct algorithm left out above {DIRECT_MAX_FLOPS / 1e9:g} GFLOP per call")
+    if impl == "fastconv-winograd" and not (layer.kh == layer.kw == 3 and layer.stride == layer.dilation
+                                            == layer.groups == 1):
+        pytest.skip("winograd runs 3x3 kernels at stride 1, dilation 1, groups 1 only")
     if impl == "numpy" and smoke and layer.flops(1) > SMOKE_NUMPY_MAX_FLOPS:
         pytest.skip("NumPy peer left out of the smoke run for big layers")
 

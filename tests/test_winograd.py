@@ -89,11 +89,15 @@ def test_winograd_nan_propagates(isa):
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_winograd_many_blocks(isa, threads, assert_conv2d_close):
-    """Enough tiles and channels for several blocks of tiles (the per-thread buffers hold 2^20
-    elements: 128 tiles at 256 + 256 channels), blocks shorter than a tile row, the last block
-    short, and batch 1 split across threads."""
+    """Several blocks of tiles (128 tiles each at 64 + 64 channels), blocks shorter than a tile
+    row, the last block short, batch 1 split across threads; and with more channels and fewer
+    tiles (at most one block per thread) one block with threaded GEMMs."""
     fastconv.set_num_threads(threads)
-    x, w, b = _inputs((1, 256, 256, 27, 25, 1), np.float32)
+    for shape in ((1, 64, 64, 27, 25, 1), (2, 256, 96, 9, 11, 1)):
+        x, w, b = _inputs(shape, np.float32)
+        y = F.conv2d(x, w, b, padding=1, algorithm="winograd")
+        assert_conv2d_close(y, x, w, b, padding=1, what=f"winograd blocks {shape}, {threads} threads")
+    x, w, b = _inputs((1, 64, 64, 27, 25, 1), np.float32)
     y = F.conv2d(x, w, b, padding=1, algorithm="winograd")
     assert_conv2d_close(y, x, w, b, padding=1, what=f"winograd blocks, {threads} threads")
 

@@ -79,12 +79,13 @@ static inline int64_t fc_axis_src(const fc_axis *a, int64_t o, int64_t k)
     int fc_sdwconv_cl_wgrad_##isa(const fc_conv_geom *, const float *, const float *, float *, int);   \
     int fc_ddwconv_cl_wgrad_##isa(const fc_conv_geom *, const double *, const double *, double *, int);
 /* Winograd F(2x2, 3x3) transforms (conv_winograd_tx.inc): V of the tiles [t0, t0 + nt), and
- * the output tiles from the products M; `row` is scratch of 8 (tw + 1) elements. */
+ * the output tiles from the products M, both with ld tiles per matrix row; `row` is scratch of
+ * 8 (tw + 1) elements. */
 #define FC_DECLARE_WINOGRAD_T(T, p, isa)                                                                     \
     void fc_##p##winograd_input_##isa(const fc_conv_geom *, const T *, int64_t, int64_t, int64_t, int64_t,   \
-                                      int64_t, int64_t, T *, T *);                                          \
+                                      int64_t, int64_t, int64_t, T *, T *);                                 \
     void fc_##p##winograd_output_##isa(const fc_conv_geom *, const T *, int64_t, int64_t, int64_t, int64_t,  \
-                                       const T *, fc_act, T *, T *);
+                                       int64_t, const T *, fc_act, T *, T *);
 #define FC_DECLARE_WINOGRAD(isa) FC_DECLARE_WINOGRAD_T(float, s, isa) FC_DECLARE_WINOGRAD_T(double, d, isa)
 FC_DECLARE_WINOGRAD(avx512)
 FC_DECLARE_WINOGRAD(avx2)
