@@ -159,7 +159,9 @@ def test_conv2d_epilogue_scale_bias_activation(isa, algorithm, act, case, dtype)
 def test_conv2d_epilogue_over_many_cache_blocks(monkeypatch, blocks, act):
     """Small GEMM cache blocks (FASTCONV_GEMM_BLOCKS="mc,kc,nc") split C into many MC x NC blocks
     and k into several passes: SiLU/sigmoid, which run over each finished block's rows after its
-    last k pass, and ReLU6, applied in the tiles, must reach every element exactly once."""
+    last k pass, and ReLU6, applied in the tiles, must reach every element exactly once; 9x13
+    planes batch into one buffer, 14x15 planes write NCHW through scattered columns (tiles and
+    activation runs that straddle two images)."""
     from fastconv import _core
     current = _core.get_isa()
     rng = np.random.default_rng(8)
@@ -168,8 +170,8 @@ def test_conv2d_epilogue_over_many_cache_blocks(monkeypatch, blocks, act):
             monkeypatch.setenv("FASTCONV_GEMM_BLOCKS", blocks)
             _core.set_isa(name)
             for dtype in (np.float32, np.float64):
-                for c_in, c_out, k in ((23, 37, 1), (6, 19, 3)):
-                    x = rng.standard_normal((2, c_in, 9, 13)).astype(dtype)
+                for c_in, c_out, k, hw in ((23, 37, 1, (9, 13)), (6, 19, 3, (9, 13)), (23, 37, 1, (14, 15))):
+                    x = rng.standard_normal((2, c_in, *hw)).astype(dtype)
                     w = rng.standard_normal((c_out, c_in, k, k)).astype(dtype) * 0.3
                     scale = rng.uniform(-2, 3, c_out).astype(dtype)
                     bias = rng.normal(size=c_out).astype(dtype)
