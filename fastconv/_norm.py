@@ -32,6 +32,21 @@ def channel_affine(x, mean=None, scale=None, shift=None, act=None, out=None):
     return y
 
 
+def plane_scale(x, s):
+    """x * s for x (N, C, ...) and a gate s (N, C, 1, ...), as squeeze-excitation multiplies:
+    one threaded pass with each (image, channel) plane scaled (numpy's broadcast multiply runs on
+    one core); other shapes, dtypes or layouts take numpy's multiply."""
+    if (isinstance(x, np.ndarray) and isinstance(s, np.ndarray) and x.ndim >= 2 and s.ndim == x.ndim
+            and s.shape[:2] == x.shape[:2] and s.size == x.shape[0] * x.shape[1] and x.dtype == s.dtype
+            and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous and x.size):
+        flat = x.reshape(1, x.shape[0] * x.shape[1], -1)
+        y = np.empty_like(x)
+        _core.channel_affine(flat, y.reshape(flat.shape), None, np.ascontiguousarray(s.reshape(-1)), None,
+                             ACTIVATIONS[None], get_num_threads())
+        return y
+    return x * s
+
+
 def activation(x, act):
     """relu / relu6 / silu / sigmoid of x (any shape): a new array."""
     flat = x.reshape(1, 1, -1)

@@ -6,6 +6,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
+import fastconv
 import fastconv.nn as nn
 from nn_gradcheck import check_module_gradients
 
@@ -83,6 +84,22 @@ def test_scale_gradients_squeeze_excitation():
                                 nn.Conv2d(2, 4, 1, rng=1), nn.Sigmoid()))
     check_module_gradients(se, RNG.standard_normal((2, 4, 3, 3)))
     assert list(se.state_dict())[0] == "gate.1.weight"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scale_gate_multiply_matches_numpy_broadcast(isa, dtype):
+    """Scale's multiply (one threaded pass over the (image, channel) planes for an (N, C, 1, 1)
+    gate) gives numpy's x * s exactly, and other gate shapes and layouts still broadcast."""
+    from fastconv._norm import plane_scale
+    x = RNG.standard_normal((3, 37, 29, 31)).astype(dtype)    # planes over many threads' blocks
+    for s in (RNG.uniform(-2, 2, (3, 37, 1, 1)), RNG.uniform(-2, 2, (1, 37, 1, 1)), RNG.uniform(-2, 2, (3, 1, 1, 1))):
+        s = s.astype(dtype)
+        for nthreads in (1, 3):
+            with fastconv.threads(nthreads):
+                np.testing.assert_array_equal(plane_scale(x, s), x * s)
+                np.testing.assert_array_equal(plane_scale(x[:, :, ::2], s), x[:, :, ::2] * s)
+    assert plane_scale(x, s.astype(np.float64)).dtype == np.float64   # numpy's promotion
+    assert plane_scale(x[:0], s[:0]).shape == (0, 37, 29, 31)
 
 
 def test_input_grad_false_reaches_the_first_layer_only():

@@ -10,6 +10,7 @@ Sigmoid gate), 1x1 projection conv-BN, plus the input when the shapes agree. Sto
 import numpy as np
 
 from .. import nn
+from .._norm import plane_scale
 from .mobilenet import _make_divisible, conv_norm_act
 
 __all__ = ["EfficientNet", "MBConv", "SqueezeExcitation", "efficientnet_b0"]
@@ -34,7 +35,7 @@ class SqueezeExcitation(nn.Module):
     def forward(self, x):
         s = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
         self.save_for_backward(x, s)
-        return x * s
+        return plane_scale(x, s)
 
     def backward(self, grad_output, input_grad=True):
         x, s = self.saved()
@@ -47,7 +48,7 @@ class SqueezeExcitation(nn.Module):
         if not input_grad:
             self.avgpool.backward(gs, input_grad=False)
             return None
-        return g * s + self.avgpool.backward(gs)
+        return plane_scale(g, s) + self.avgpool.backward(gs)
 
 
 class MBConv(nn.Module):

@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .._norm import plane_scale
 from .fusion import forward_sequence
 from .module import Module
 
@@ -247,10 +248,10 @@ class Scale(Module):
     def forward(self, x):
         s = self.gate(x)
         self.save_for_backward(x, s)
-        return x * s
+        return plane_scale(x, s)
 
     def backward(self, grad_output, input_grad=True):
         x, s = self.saved()
         g = np.asarray(grad_output)
         g_gate = self.gate.backward(np.ascontiguousarray(_unbroadcast(g * x, s.shape)), input_grad=input_grad)
-        return g * s + g_gate if input_grad else None
+        return plane_scale(g, s) + g_gate if input_grad else None
