@@ -39,11 +39,7 @@ def plane_scale(x, s):
     if (isinstance(x, np.ndarray) and isinstance(s, np.ndarray) and x.ndim >= 2 and s.ndim == x.ndim
             and s.shape[:2] == x.shape[:2] and s.size == x.shape[0] * x.shape[1] and x.dtype == s.dtype
             and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous and x.size):
-        flat = x.reshape(1, x.shape[0] * x.shape[1], -1)
-        y = np.empty_like(x)
-        _core.channel_affine(flat, y.reshape(flat.shape), None, np.ascontiguousarray(s.reshape(-1)), None,
-                             ACTIVATIONS[None], get_num_threads())
-        return y
+        return channel_affine(x.reshape(1, x.shape[0] * x.shape[1], -1), scale=s.reshape(-1)).reshape(x.shape)
     return x * s
 
 

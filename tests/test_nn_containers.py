@@ -98,8 +98,11 @@ def test_scale_gate_multiply_matches_numpy_broadcast(isa, dtype):
             with fastconv.threads(nthreads):
                 np.testing.assert_array_equal(plane_scale(x, s), x * s)
                 np.testing.assert_array_equal(plane_scale(x[:, :, ::2], s), x[:, :, ::2] * s)
-    assert plane_scale(x, s.astype(np.float64)).dtype == np.float64   # numpy's promotion
-    assert plane_scale(x[:0], s[:0]).shape == (0, 37, 29, 31)
+    gate = RNG.uniform(-2, 2, (3, 37, 1, 1))                     # float64 gate on float32 planes:
+    y = plane_scale(x.astype(np.float32), gate)                   # numpy's promotion
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, x.astype(np.float32) * gate)
+    assert plane_scale(x[:0], gate[:0].astype(dtype)).shape == (0, 37, 29, 31)
 
 
 def test_input_grad_false_reaches_the_first_layer_only():
