@@ -11,13 +11,13 @@ Needs torch."""
 import os
 import resource
 import sys
-import time
 
 import numpy as np
 import torch
 
 import fastconv
 import fastconv.models as models
+from fastconv.bench import median_seconds, thread_limits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _torch_mirror import torch_mirror  # noqa: E402
@@ -26,20 +26,14 @@ THREADS = 2
 
 
 def timed(fn, calls=5):
-    """Median ms of `calls` calls of fn and the minor page faults per call."""
-    fn()
+    """Median ms of `calls` calls of fn (fastconv.bench.median_seconds: after settle() and a
+    warm-up call) and the minor page faults per call, the warm-up included."""
     faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / calls
-    return 1e3 * float(np.median(times)), faults
+    seconds = median_seconds(fn, min_time=0, min_rounds=calls, max_rounds=calls)
+    return 1e3 * seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / (calls + 1)
 
 
 def main(name, n, rounds):
-    torch.set_num_threads(THREADS)
     fastconv.manual_seed(0)
     model = getattr(models, name)().eval()
     twin = torch_mirror(model).to(memory_format=torch.channels_last)
@@ -51,7 +45,7 @@ def main(name, n, rounds):
             return twin(xt)
 
     ratios = []
-    with fastconv.threads(THREADS):
+    with thread_limits(THREADS):
         for _ in range(rounds):
             fc_ms, fc_faults = timed(lambda: model(x))
             cl_ms, cl_faults = timed(torch_call)
