@@ -20,6 +20,7 @@ except ImportError as exc:  # the source folder, not an installed or built packa
     ) from exc
 from ._threads import get_num_threads, set_num_threads, threads
 from ._runtime import config, show_config, peak_gflops
+from ._memory import cache_info, empty_cache, set_cache_limit
 from .functional import matmul
 from ._serialization import load, save
 from .nn.init import manual_seed
@@ -28,4 +29,5 @@ from .summary import summary
 __all__ = [
     "__version__", "config", "show_config", "peak_gflops",
     "get_num_threads", "set_num_threads", "threads", "matmul", "save", "load", "manual_seed", "summary",
+    "set_cache_limit", "empty_cache", "cache_info",
 ]

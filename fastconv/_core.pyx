@@ -1,7 +1,7 @@
 # cython: language_level=3
 """The one binding between Python and the C kernels: arguments arrive validated from the
 Python layer (functional.py, _runtime.py); here we take pointers, release the GIL and call C."""
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "fastconv.h" nogil:
     ctypedef enum fc_isa:
@@ -17,6 +17,11 @@ cdef extern from "fastconv.h" nogil:
     void fc_omp_set_num_threads(int n)
     const char *fc_compiler()
     double fc_peak_gflops(int nthreads, double seconds)
+    size_t FC_CACHE_MIN_BYTES
+    void *fc_aligned_alloc(size_t bytes)
+    void fc_aligned_free(void *p)
+    void fc_cache_set_limit(size_t bytes)
+    void fc_cache_stats(size_t *limit, size_t *cached, int *blocks, uint64_t *hits, uint64_t *misses)
     void fc_gemm_tile(int dtype_bytes, int *mr, int *nr)
 
     ctypedef struct fc_operand:
@@ -108,6 +113,58 @@ def peak_gflops(int nthreads, double seconds):
     with nogil:
         r = fc_peak_gflops(nthreads, seconds)
     return r
+
+
+# ---- memory --------------------------------------------------------------------------------
+CACHE_MIN_BYTES = FC_CACHE_MIN_BYTES
+
+
+cdef class Block:
+    """`nbytes` of 64-byte aligned memory from the kernels' block cache (csrc/runtime/alloc.c),
+    exported as a writable byte buffer; NumPy arrays made on it keep it alive, and the block goes
+    back to the cache when the last of them is gone."""
+    cdef void *ptr
+    cdef Py_ssize_t nbytes
+    cdef Py_ssize_t shape[1]
+
+    def __cinit__(self, Py_ssize_t nbytes):
+        self.ptr = fc_aligned_alloc(nbytes)
+        if self.ptr == NULL:
+            raise MemoryError(f"could not allocate {nbytes} bytes")
+        self.nbytes = nbytes
+
+    def __dealloc__(self):
+        fc_aligned_free(self.ptr)
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        self.shape[0] = self.nbytes
+        view.buf = self.ptr
+        view.obj = self
+        view.len = self.nbytes
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = b"B"
+        view.ndim = 1
+        view.shape = self.shape
+        view.strides = &view.itemsize
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
+
+
+def cache_set_limit(size_t nbytes):
+    with nogil:
+        fc_cache_set_limit(nbytes)
+
+
+def cache_stats():
+    cdef size_t limit, cached
+    cdef int blocks
+    cdef uint64_t hits, misses
+    fc_cache_stats(&limit, &cached, &blocks, &hits, &misses)
+    return dict(limit_bytes=limit, cached_bytes=cached, cached_blocks=blocks, hits=hits, misses=misses)
 
 
 def gemm(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, int nthreads):

@@ -7,6 +7,7 @@ vectors are converted here."""
 import numpy as np
 
 from . import _core
+from ._memory import empty, empty_like
 from ._threads import get_num_threads
 
 ACTIVATIONS = _core.ACTIVATIONS   # None / "relu" / "relu6" -> the kernels' codes
@@ -25,7 +26,7 @@ def _vec(v, dtype):
 
 def channel_affine(x, mean=None, scale=None, shift=None, act=None, out=None):
     """act((x - mean[c]) * scale[c] + shift[c]) along axis 1 (None: 0 / 1 / 0); out may be x."""
-    y = np.empty_like(x) if out is None else out
+    y = empty_like(x) if out is None else out
     if x.size:
         _core.channel_affine(_planes(x), _planes(y), _vec(mean, x.dtype), _vec(scale, x.dtype),
                              _vec(shift, x.dtype), ACTIVATIONS[act], get_num_threads())
@@ -46,7 +47,7 @@ def plane_scale(x, s):
 def activation(x, act):
     """relu / relu6 / silu / sigmoid of x (any shape): a new array."""
     flat = x.reshape(1, 1, -1)
-    y = np.empty_like(x)
+    y = empty_like(x)
     if x.size:
         _core.channel_affine(flat, y.reshape(1, 1, -1), None, None, None, ACTIVATIONS[act], get_num_threads())
     return y
@@ -58,7 +59,7 @@ def activation_backward(grad_output, y, act):
     g = np.ascontiguousarray(grad_output, dtype=y.dtype)
     if g.shape != y.shape:
         raise ValueError(f"grad_output must have the output's shape {y.shape}, got {g.shape}")
-    out = np.empty_like(y)
+    out = empty_like(y)
     if y.size:
         _core.act_backward(g.reshape(-1), y.reshape(-1), out.reshape(-1), ACTIVATIONS[act], get_num_threads())
     return out
@@ -84,7 +85,7 @@ def channel_dot(g, x, mean):
 
 def channel_axpby(g, a, x=None, b=None, mean=None, d=None):
     """a[c] * g + b[c] * (x - mean[c]) + d[c] along axis 1 (b None: x is not read)."""
-    out = np.empty_like(g)
+    out = empty_like(g)
     if g.size:
         dt = g.dtype
         _core.channel_axpby(_planes(g), None if b is None else _planes(x), _planes(out), _vec(a, dt),

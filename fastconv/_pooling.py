@@ -8,6 +8,7 @@ import operator
 import numpy as np
 
 from . import _core
+from ._memory import empty
 from ._convargs import pair
 from ._threads import get_num_threads
 from ._validate import check_float_array, check_positive_int, check_result_size
@@ -148,8 +149,8 @@ def _result(a, shape4, unbatched):
 
 def _forward(kind, x, geom, out4, unbatched, with_indices):
     check_result_size(out4, np.int64 if with_indices else x.dtype, f"{kind} pooling's output")
-    y = np.empty(out4, dtype=x.dtype)
-    idx = np.empty(out4, dtype=np.int64) if with_indices else None
+    y = empty(out4, dtype=x.dtype)
+    idx = empty(out4, dtype=np.int64) if with_indices else None
     if x.shape[0]:
         planes = (x.shape[0],) + out4[2:]
         _core.pool2d_forward(_KIND[kind], x, y.reshape(planes), None if idx is None else idx.reshape(planes),
@@ -160,7 +161,7 @@ def _forward(kind, x, geom, out4, unbatched, with_indices):
 
 
 def _backward(kind, dy, idx, geom, in4, unbatched, dtype):
-    dx = np.empty(in4, dtype=dtype)
+    dx = empty(in4, dtype=dtype)
     if dy.shape[0]:
         _core.pool2d_backward(_KIND[kind], dy, idx, dx.reshape((dy.shape[0],) + in4[2:]), geom, get_num_threads())
     return _result(dx, in4, unbatched)

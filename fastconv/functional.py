@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import _core
+from ._memory import empty, empty_like
 from ._threads import get_num_threads
 from ._convargs import ALGORITHMS, check_algorithm, check_groups, conv_output_hw, conv_padding, pair
 from ._validate import check_float_array, check_out, check_positive_int, check_result_size, check_same_dtype
@@ -24,7 +25,7 @@ def matmul(a, b, out=None):
         )
     check_result_size((m, n), a.dtype, "matmul's result")
     if out is None:
-        out = np.empty((m, n), dtype=a.dtype)
+        out = empty((m, n), dtype=a.dtype)
     else:
         check_out(out, (m, n), a.dtype, {"a": a, "b": b})
     if m == 0 or n == 0:
@@ -33,7 +34,7 @@ def matmul(a, b, out=None):
         out[...] = 0
         return out
     # NumPy allows an out whose data is not element-aligned; the kernels write typed pointers.
-    target = out if out.flags.aligned else np.empty((m, n), dtype=a.dtype)
+    target = out if out.flags.aligned else empty((m, n), dtype=a.dtype)
     _core.gemm(a, b, target, get_num_threads())
     if target is not out:
         out[...] = target
@@ -182,10 +183,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, a
     algo = _algo_code(algorithm, geom)
     shape = out_shape[1:] if unbatched else out_shape
     if out is None:
-        y = np.empty(out_shape, dtype=x.dtype)
+        y = empty(out_shape, dtype=x.dtype)
     else:
         check_out(out, shape, x.dtype, {"x": x, "weight": weight, **({"bias": bias} if bias is not None else {})})
-        y = out.reshape(out_shape) if out.flags.aligned else np.empty(out_shape, dtype=x.dtype)
+        y = out.reshape(out_shape) if out.flags.aligned else empty(out_shape, dtype=x.dtype)
     if out_shape[0] > 0:
         _core.conv2d_forward(x, weight, bias, y, geom, algo, get_num_threads(), scale,
                              _core.ACTIVATIONS[activation])
@@ -212,13 +213,13 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     nthreads = get_num_threads()
     grad_x = grad_w = grad_b = None
     if input_grad:
-        grad_x = np.empty_like(x) if x.shape[0] else np.zeros_like(x)
+        grad_x = empty_like(x) if x.shape[0] else np.zeros_like(x)
         if x.shape[0]:
             _core.conv2d_backward_data(dy, weight, grad_x, geom, _algo_code(algorithm, geom, "data"), nthreads)
         grad_x = grad_x[0] if unbatched else grad_x
     if weight_grad or bias_grad:
-        grad_w = np.empty_like(weight) if weight_grad else None
-        grad_b = np.empty(weight.shape[0], dtype=x.dtype) if bias_grad else None
+        grad_w = empty_like(weight) if weight_grad else None
+        grad_b = empty(weight.shape[0], dtype=x.dtype) if bias_grad else None
         if x.shape[0]:
             _core.conv2d_backward_weight(dy, x, grad_w, grad_b, geom, _algo_code(algorithm, geom, "weight"),
                                          nthreads)
@@ -272,7 +273,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     check_result_size(out_shape, x.dtype, "conv_transpose2d's output")
     bias = _bias(bias, out_shape[1], x.dtype)
     algo = _algo_code(algorithm, geom, "data")
-    y = np.empty(out_shape, dtype=x.dtype)
+    y = empty(out_shape, dtype=x.dtype)
     if x.shape[0]:
         _core.conv2d_backward_data(x, weight, y, geom, algo, get_num_threads())
     if bias is not None:

@@ -27,8 +27,14 @@ int fc_omp_max_threads(void);        /* omp_get_max_threads() of the calling thr
 void fc_omp_set_num_threads(int n);  /* the calling thread's OpenMP ICV; no-op without OpenMP */
 const char *fc_compiler(void);
 
-void *fc_aligned_alloc(size_t bytes);  /* 64-byte aligned, NULL on failure or overflow */
-void fc_aligned_free(void *p);
+/* 64-byte aligned, NULL on failure or overflow. Blocks of FC_CACHE_MIN_BYTES and more are kept
+ * when freed (up to a byte limit, FC_CACHE_DEFAULT_MB at start) and reused: csrc/runtime/alloc.c. */
+#define FC_CACHE_MIN_BYTES ((size_t)256 << 10)
+#define FC_CACHE_DEFAULT_MB 512
+void *fc_aligned_alloc(size_t bytes);
+void fc_aligned_free(void *p);             /* p from fc_aligned_alloc, or NULL */
+void fc_cache_set_limit(size_t bytes);     /* 0 turns the cache off (and empties it) */
+void fc_cache_stats(size_t *limit, size_t *cached, int *blocks, uint64_t *hits, uint64_t *misses);
 
 /* Measured fp32 FMA throughput of the selected ISA on `nthreads` threads, GFLOP/s. */
 double fc_peak_gflops(int nthreads, double seconds);

@@ -45,17 +45,6 @@ const char *fc_compiler(void)
 #endif
 }
 
-void *fc_aligned_alloc(size_t bytes)
-{
-    void *p = NULL;
-    if (bytes == 0) bytes = 64;
-    if (bytes > ((size_t)1 << 48)) return NULL;
-    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
-    return p;
-}
-
-void fc_aligned_free(void *p) { free(p); }
-
 static double now_seconds(void)
 {
     struct timespec t;

@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .._memory import empty
 from .._norm import plane_scale
 from .fusion import forward_sequence
 from .module import Module
@@ -186,7 +187,7 @@ class Residual(Module):
         if y.shape != s.shape:
             raise ValueError(f"Residual: the body's output {y.shape} and the shortcut's {s.shape} differ "
                              "(give a shortcut that matches, e.g. a strided 1x1 Conv2d + BatchNorm2d)")
-        return y + s
+        return np.add(y, s, out=empty(y.shape, np.result_type(y, s)))
 
     def backward(self, grad_output, input_grad=True):
         g_short = (grad_output if input_grad else None) if self.shortcut is None else \
@@ -210,7 +211,9 @@ class Concat(Module):
     def forward(self, x):
         outs = [m(x) for m in self._modules.values()]
         self.save_for_backward([o.shape[self.dim] for o in outs])
-        return np.concatenate(outs, axis=self.dim)
+        shape = list(outs[0].shape)
+        shape[self.dim] = sum(o.shape[self.dim] for o in outs)
+        return np.concatenate(outs, axis=self.dim, out=empty(tuple(shape), np.result_type(*outs)))
 
     def backward(self, grad_output, input_grad=True):
         sizes = self.saved()
