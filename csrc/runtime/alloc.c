@@ -38,6 +38,15 @@ static int nslots;
 static size_t cached_bytes, limit_bytes = (size_t)FC_CACHE_DEFAULT_MB << 20;
 static uint64_t hits, misses;
 
+/* fork() while another thread holds the lock would leave the child's copy locked forever: take
+ * it around the fork, so that both sides start with it free. */
+static void lock_before_fork(void) { pthread_mutex_lock(&lock); }
+static void unlock_after_fork(void) { pthread_mutex_unlock(&lock); }
+__attribute__((constructor)) static void register_fork_handlers(void)
+{
+    pthread_atfork(lock_before_fork, unlock_after_fork, unlock_after_fork);
+}
+
 static header *head(void *p) { return (header *)((char *)p - HEADER); }
 
 static void release(void *p)
