@@ -150,9 +150,6 @@ cdef class Block:
         view.suboffsets = NULL
         view.internal = NULL
 
-    def __releasebuffer__(self, Py_buffer *view):
-        pass
-
 
 def cache_set_limit(size_t nbytes):
     with nogil:

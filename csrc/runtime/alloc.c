@@ -29,8 +29,7 @@
 #define HUGE_ALIGN ((size_t)2 << 20)
 #define SLOTS 64
 
-typedef struct { size_t cap; uint64_t magic; } header;
-static const uint64_t MAGIC = 0x66636f6e76616c63ull; /* catches a foreign pointer in a debugger */
+typedef struct { size_t cap; } header;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static void *slot[SLOTS];            /* cached blocks (data pointers), oldest first */
@@ -63,9 +62,7 @@ static void *fresh(size_t cap)
 #ifdef MADV_HUGEPAGE
     if (cap >= HUGE_MIN) madvise(base, (HEADER + cap) & ~(HUGE_ALIGN - 1), MADV_HUGEPAGE);
 #endif
-    header *h = base;
-    h->cap = cap;
-    h->magic = MAGIC;
+    ((header *)base)->cap = cap;
     return (char *)base + HEADER;
 }
 
