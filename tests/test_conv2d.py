@@ -318,6 +318,27 @@ def test_conv2d_direct_padded_rows(isa, case, nthreads, assert_conv2d_close, ass
     assert_conv2d_backward_close(grads, g, x, w, **kw, what=what)
 
 
+# The im2col weight gradient lays each thread's images side by side along the GEMM's k: image
+# boundaries inside a k block (7 images x 49 pixels on one thread is two blocks of 172), several
+# images per thread, groups, a stride phase, and fewer images than threads.
+WGRAD_BATCH_CASES = [
+    C("wgrad_7x7_planes", 7, 6, 10, 7, 7, 3, 3, padding=1),
+    C("wgrad_groups_s2", 5, 8, 6, 11, 9, 3, 3, stride=2, padding=1, groups=2),
+    C("wgrad_1x1", 4, 9, 5, 6, 5, 1, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("nthreads", [1, 2, 3, 8])
+@pytest.mark.parametrize("case", WGRAD_BATCH_CASES, ids=[c.name for c in WGRAD_BATCH_CASES])
+def test_conv2d_weight_grad_images_along_k(isa, case, nthreads, dtype, assert_conv2d_backward_close):
+    kw = conv_kwargs(case)
+    x, w, _, g = make_conv_inputs(case, dtype, "wgrad")
+    with fastconv.threads(nthreads):
+        grads = F.conv2d_backward(g, x, w, algorithm="im2col", input_grad=False, **kw)
+    assert_conv2d_backward_close(grads, g, x, w, **kw, flags=(False, True, True), what=f"im2col wgrad {case.name} {isa} {nthreads} threads")
+
+
 def test_conv2d_direct_padded_rows_infinite_weight(isa):
     """An infinite weight times the zero padding is NaN, as in the im2col GEMM: the padded-row
     tiles must read the padding rows then, not skip them."""
