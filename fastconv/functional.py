@@ -110,16 +110,17 @@ def choose_algorithm(geom, pass_="forward"):
     Depthwise layers (one input channel per group) always take "direct", which runs the
     dedicated depthwise kernels, and pointwise layers (1x1, stride 1, unpadded) the GEMM.
     3x3 layers at stride 1 (forward and data gradient) take "winograd" from 64 input and output
-    channels and 192 output tiles of 2x2 (N x ceil(H/2) x ceil(W/2)) on: measured on the AMD Zen 3
-    VM with benchmarks/test_conv2d.py and the README's table, 1.2-1.9x faster than im2col on
-    ResNet's and VGG's layers at batch 8, a tie or a loss below (the transformed weights are
-    16/9 of the weight, written and read for few products: ResNet's 512 channels on 7x7 at batch
-    8, 128 tiles, tie) and at 32 channels (the transforms cost more than they save)."""
+    channels and 64 output tiles of 2x2 (N x ceil(H/2) x ceil(W/2)) on. Measured on the AMD Zen 4
+    VM (2 threads) with the README's table of im2col against winograd: 1.05-1.4x faster on
+    ResNet's 512 channels on 7x7 at batch 4 (64 tiles), 1.3x at batch 8, 1.4-1.9x on 14x14 to
+    56x56 planes; below 64 tiles the transformed weights (16/9 of the weight, written and read
+    for few products) cost more than they save (0.34-0.9x at 16 and 32 tiles), and at 32 channels
+    the transforms cost more than the products save."""
     n, c_in, h, w, c_out, kh, kw, oh, ow, *_, groups = geom
     cin_g, cout_g = c_in // groups, c_out // groups
     if pass_ != "weight" and winograd_applies(geom) and cin_g >= 64 and cout_g >= 64:
         ph, pw = (oh, ow) if pass_ == "forward" else (h, w)
-        if n * -(-ph // 2) * -(-pw // 2) >= 192:
+        if n * -(-ph // 2) * -(-pw // 2) >= 64:
             return "winograd"
     if groups > 1 and cin_g == 1:  # depthwise: the direct algorithm runs the depthwise kernels
         return "direct"
