@@ -16,6 +16,7 @@
 #define GEMM fc_sgemm
 #define GEMM_MAP fc_sgemm_map
 #define PACK_STRIDED fc_pack_strided_f32
+#define PACK_PANELS fc_pack_panels_f32
 #define CHANNEL_AFFINE fc_channel_affine_f32
 #define SELECTED fc_sgemm_selected
 #define WINO_SEL(f) (fc_get_isa() == FC_ISA_AVX512 ? fc_s##f##_avx512 : fc_get_isa() == FC_ISA_AVX2 ? fc_s##f##_avx2 : fc_s##f##_ref)
@@ -28,6 +29,7 @@
 #undef GEMM
 #undef GEMM_MAP
 #undef PACK_STRIDED
+#undef PACK_PANELS
 #undef CHANNEL_AFFINE
 #undef SELECTED
 #undef WINO_SEL
@@ -39,6 +41,7 @@
 #define GEMM fc_dgemm
 #define GEMM_MAP fc_dgemm_map
 #define PACK_STRIDED fc_pack_strided_f64
+#define PACK_PANELS fc_pack_panels_f64
 #define CHANNEL_AFFINE fc_channel_affine_f64
 #define SELECTED fc_dgemm_selected
 #define WINO_SEL(f) (fc_get_isa() == FC_ISA_AVX512 ? fc_d##f##_avx512 : fc_get_isa() == FC_ISA_AVX2 ? fc_d##f##_avx2 : fc_d##f##_ref)
@@ -51,6 +54,7 @@
 #undef GEMM
 #undef GEMM_MAP
 #undef PACK_STRIDED
+#undef PACK_PANELS
 #undef CHANNEL_AFFINE
 #undef SELECTED
 #undef WINO_SEL

@@ -17,6 +17,7 @@
 #define UKR_T fc_sgemm_ukr_fn
 #define SELECT fc_sgemm_selected
 #define PACK_STRIDED fc_pack_strided_f32
+#define PACK_PANELS fc_pack_panels_f32
 #define IT int32_t
 #define TV 4
 #include "gemm_driver.inc"
@@ -27,6 +28,7 @@
 #undef UKR_T
 #undef SELECT
 #undef PACK_STRIDED
+#undef PACK_PANELS
 #undef IT
 #undef TV
 
@@ -37,6 +39,7 @@
 #define UKR_T fc_dgemm_ukr_fn
 #define SELECT fc_dgemm_selected
 #define PACK_STRIDED fc_pack_strided_f64
+#define PACK_PANELS fc_pack_panels_f64
 #define IT int64_t
 #define TV 2
 #include "gemm_driver.inc"

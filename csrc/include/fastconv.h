@@ -81,6 +81,15 @@ void fc_pack_strided_f32(const fc_operand *op, int64_t r0, int64_t rlen, int64_t
 void fc_pack_strided_f64(const fc_operand *op, int64_t r0, int64_t rlen, int64_t p0, int64_t plen,
                          int64_t width, void *dst);
 
+/* A operand already in the GEMM's micro-panels: element (r, p) at
+ * data[(r / MR) * k * MR + p * MR + r % MR], MR the selected ISA's (fc_gemm_tile), k the GEMM's,
+ * rows past m zero up to a multiple of MR; ctx points at k (int64_t). The GEMM reads such an A
+ * in place; called as a packer, it copies the panels. */
+void fc_pack_panels_f32(const fc_operand *op, int64_t r0, int64_t rlen, int64_t p0, int64_t plen,
+                        int64_t width, void *dst);
+void fc_pack_panels_f64(const fc_operand *op, int64_t r0, int64_t rlen, int64_t p0, int64_t plen,
+                        int64_t width, void *dst);
+
 /* Micro-kernel geometry of the selected ISA (for packers that want to know). */
 void fc_gemm_tile(int dtype_bytes, int *mr, int *nr);
 
