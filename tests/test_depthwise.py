@@ -246,6 +246,35 @@ def test_depthwise_backward(isa, case, dtype, assert_conv2d_backward_close):
         np.testing.assert_array_equal(a, a0, err_msg="depthwise_conv2d_backward modified an input")
 
 
+# Planes whose rows fit one vector with at least half of it used, 144 pixels or more: the row
+# kernels' whole-plane path (conv.c, dw_rows_narrow), for every vector width (16, 8, 4 and 2
+# lanes: float32/float64 on AVX-512, AVX2 and the portable build), with a multiplier, odd row
+# counts (the last tile's rows past the plane), asymmetric padding and the data gradient (flipped).
+NARROW_CASES = [
+    D("narrow_3x3_14x14_m2", 2, 3, 2, 14, 14, 3, 3, padding=1),
+    D("narrow_5x5_13x12", 1, 4, 1, 13, 12, 5, 5, padding=2),
+    D("narrow_5x5_valid_w14", 1, 2, 1, 19, 18, 5, 5, padding="valid"),
+    D("narrow_3x3_19x8_asym", 2, 3, 1, 19, 8, 3, 3, padding=((1, 1), (0, 2))),
+    D("narrow_5x5_25x7", 1, 3, 1, 25, 7, 5, 5, padding=2),
+    D("narrow_3x3_40x4", 1, 2, 1, 40, 4, 3, 3, padding=1),
+    D("narrow_3x3_50x3_nobias", 1, 2, 1, 50, 3, 3, 3, padding=1, bias=False),
+    D("narrow_3x3_75x2", 1, 2, 1, 75, 2, 3, 3, padding=1),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("case", NARROW_CASES, ids=[c.name for c in NARROW_CASES])
+def test_depthwise_narrow_planes(isa, case, dtype, assert_conv2d_close, assert_conv2d_backward_close):
+    x, w, b, g = make_dw_inputs(case, dtype, "narrow")
+    what = f"depthwise {case.name} {isa}"
+    assert_conv2d_close(F.depthwise_conv2d(x, w, b, **dw_kwargs(case)), x, w, b, **ref_kwargs(case), what=what)
+    assert_conv2d_backward_close(F.depthwise_conv2d_backward(g, x, w, **dw_kwargs(case)), g, x, w,
+                                 **ref_kwargs(case), what=what)
+    y = F.depthwise_conv2d(x, w, b, **dw_kwargs(case))
+    y6 = F.conv2d(x, w, b, **ref_kwargs(case), activation="relu6")  # the epilogue over the plane
+    np.testing.assert_array_equal(y6, np.clip(y, 0, 6), err_msg=what + " relu6")
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_depthwise_is_conv2d_with_groups_c(case, dtype, assert_close):

@@ -172,6 +172,20 @@ static int dw_cl_fits(const fc_conv_geom *g, int64_t max_w)
     return 16.0 * (rows * pitch + (double)g->dst_h * (double)g->dst_w) <= (double)(1 << 20);
 }
 
+/* Rows of at most one vector, at least half of it used, in planes of 144 pixels or more (14x14
+ * in float32 on AVX-512), 3x3 or 5x5 at stride 1: the row kernels' whole-plane tiles
+ * (dwconv.inc, dw_plane_narrow) beat the channel-blocked kernels' transposes there (MobileNetV2's
+ * 384 channels on 14x14 at batch 8: 0.20 against 0.24 ms). On 7x7 planes they lose, in 16
+ * lanes (0.19 against 0.13 ms for 576 channels) and in AVX2's 8 (0.18 against 0.15). */
+static int dw_rows_narrow(const fc_conv_geom *g, int64_t tsize)
+{
+    const fc_isa isa = fc_get_isa();
+    const int64_t vlen = (isa == FC_ISA_AVX512 ? 64 : isa == FC_ISA_AVX2 ? 32 : 16) / tsize;
+    return g->cs == 1 && g->ah.mul == 1 && g->aw.mul == 1 && (g->ah.kstep == 1 || g->ah.kstep == -1) &&
+           g->aw.kstep == g->ah.kstep && g->kh == g->kw && (g->kh == 3 || g->kh == 5) && g->dst_w <= vlen &&
+           2 * g->dst_w > vlen && g->dst_h * g->dst_w >= 144 && g->dst_cs == 1 && g->dst_rs == g->dst_w;
+}
+
 /* The im2col data gradient of layers with fewer input channels per group than this (the GEMM
  * micro-tile's rows) is a GEMM over input channels x taps plus col2im (conv_im2col.inc). */
 #define FC_COL2IM_MAX_CIN 16
@@ -208,6 +222,8 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
         const fc_conv_geom g = forward_geom(p, w);                                                    \
         const fc_epilogue post = {bias, 0, (fc_act)act, scale};                                       \
         if (algo == FC_CONV_DIRECT && p->c_in == p->groups) { /* depthwise: epilogue in the kernels */ \
+            if (dw_rows_narrow(&g, sizeof(T)) && dw_buffer_fits(&g))                                  \
+                return SELECT_DIRECT(fc_##pre##dwconv_, )(&g, x, &post, y, clamp_threads_cl(&g, nthreads)); \
             if (dw_cl_fits(&g, FC_DW_CL_MAX_W))                                                       \
                 return SELECT_DIRECT(fc_##pre##dwconv_cl_, )(&g, x, &post, y, clamp_threads_cl(&g, nthreads)); \
             if (dw_buffer_fits(&g))                                                                   \
@@ -262,7 +278,9 @@ DEFINE_BIAS_GRAD(double, bias_grad_f64)
                 g.w_kh = ph * base.w_kh;                                                              \
                 g.w_kw = pw * base.w_kw;                                                              \
                 const int rc = algo == FC_CONV_DIRECT                                                 \
-                                   ? (p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W)          \
+                                   ? (p->c_in == p->groups && dw_rows_narrow(&g, sizeof(T)) && dw_buffer_fits(&g) \
+                                          ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, dy, NULL, dx, clamp_threads_cl(&g, nthreads)) \
+                                          : p->c_in == p->groups && dw_cl_fits(&g, FC_DW_CL_MAX_W)          \
                                           ? SELECT_DIRECT(fc_##pre##dwconv_cl_, )(&g, dy, NULL, dx, clamp_threads_cl(&g, nthreads)) \
                                           : p->c_in == p->groups && dw_buffer_fits(&g)                \
                                           ? SELECT_DIRECT(fc_##pre##dwconv_, )(&g, dy, NULL, dx, clamp_threads(&g, nthreads)) \
